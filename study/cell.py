@@ -1,0 +1,88 @@
+"""The cell: one point of a study's grid, and its stable identity.
+
+A cell is flat and frozen. Parameters of a loss, model, optimizer or dataset are kept as
+canonical JSON strings so that a cell hashes, compares and lands in one Parquet row as is.
+This module imports neither torch nor ray: the analysis layer may use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+# Fields that name a registry entry and may carry parameters ({name: ..., param: ...}).
+NAMED_FIELDS = ("dataset", "model", "loss", "optimizer")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same value always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One trial's full configuration. Every field is semantic: it enters the cell id."""
+
+    study: str
+    dataset: str = "digits"
+    dataset_params: str = "{}"
+    normal_class: int = 0
+    protocol: str = "one_class"
+    contamination: float = 0.0
+    model: str = "cae"
+    model_params: str = "{}"
+    latent_dim: int = 16
+    loss: str = "mse"
+    loss_params: str = "{}"
+    score: str = "recon_mse"
+    optimizer: str = "adam"
+    optimizer_params: str = "{}"
+    lr: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 10
+    seed: int = 0
+    max_train: int = 0  # 0 = no cap on training images
+    max_test: int = 0  # 0 = no cap on test images
+
+    @property
+    def cell_id(self) -> str:
+        """12 hex digits of the SHA-256 of the cell's canonical JSON (all fields)."""
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Cell:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def params(self, field: str) -> dict[str, Any]:
+        """The decoded parameters of a named field, e.g. ``cell.params('loss')``."""
+        return json.loads(getattr(self, f"{field}_params"))
+
+    def label(self, field: str) -> str:
+        """A readable name with parameters, e.g. ``lamp(base=l1)`` or ``mse``."""
+        params = self.params(field)
+        if not params:
+            return getattr(self, field)
+        inner = ",".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))
+        return f"{getattr(self, field)}({inner})"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return "-".join(str(v) for v in value)
+    return str(value)
+
+
+CELL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Cell))
+CELL_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(Cell) if f.default is not dataclasses.MISSING
+}
+CELL_TYPES: dict[str, type] = {
+    f.name: {"str": str, "int": int, "float": float}[f.type] for f in dataclasses.fields(Cell)
+}

@@ -1,0 +1,243 @@
+"""StudySpec: the one config object, made from YAML and checked before any work starts.
+
+A study file has three kinds of axes (STYLE 1):
+
+    study: quickstart
+    compare:            # scientific axes: what the study compares
+      loss: [mse, lmse]
+    vary:               # nuisance axes: what it tunes or repeats over (crossed)
+      lr: [0.001, 0.003]
+      seed: [0, 1]
+    fixed:              # everything else that differs from the defaults
+      dataset: digits
+      epochs: 8
+    resources: {cpu: 1, gpu: 0, max_concurrent: 0}
+    run: {data_root: ~/.cache/adstudy, max_failures: 1}
+
+Values of the named fields (dataset, model, loss, optimizer) are a name or a mapping with
+``name`` and parameters, e.g. ``{name: lamp, base: l1}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from study.cell import CELL_DEFAULTS, CELL_TYPES, NAMED_FIELDS, canonical_json
+from study.errors import SpecError
+
+TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "resources", "run")
+AXIS_SECTIONS = ("compare", "vary", "fixed")
+# Parameters travel with their name ({name: lamp, base: l1}), never as separate axes.
+AXIS_FIELDS = tuple(n for n in CELL_DEFAULTS if n != "study" and not n.endswith("_params"))
+SEARCHES = ("grid",)
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources:
+    """Per-trial resources Ray reserves, and a cap on trials running at once (0 = no cap)."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+    max_concurrent: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How a study runs; nothing here changes a cell's result, so none of it is in a cell id."""
+
+    data_root: str = "~/.cache/adstudy"
+    max_failures: int = 1  # Tune retries of a trial whose process died
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+    """A validated study. Axis values are normalised: named fields hold (name, params_json)."""
+
+    study: str
+    description: str = ""
+    search: str = "grid"
+    compare: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    vary: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    fixed: tuple[tuple[str, Any], ...] = ()
+    resources: Resources = Resources()
+    run: RunOptions = RunOptions()
+    source: str = ""  # the YAML text as submitted, kept for study.json
+
+    @property
+    def axes(self) -> dict[str, tuple[Any, ...]]:
+        """Every crossed axis, scientific first, in the order the file gives them."""
+        return dict(self.compare) | dict(self.vary)
+
+    @property
+    def scientific(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.compare)
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Reads and validates a study file.
+
+    Raises:
+        SpecError: naming the field, the value and the allowed choices.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(f"cannot read study file {str(path)!r}: {err.strerror}") from err
+    return parse_spec(text, origin=str(path))
+
+
+def parse_spec(text: str, origin: str = "<string>") -> StudySpec:
+    """Parses YAML text into a StudySpec (see module doc for the format)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError(f"{origin} is not valid YAML: {err}") from err
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{origin} must hold a mapping of keys, got {type(raw).__name__}")
+    _reject_unknown(raw, TOP_KEYS, "study file")
+    spec = StudySpec(
+        study=_study_name(raw.get("study")),
+        description=str(raw.get("description", "")),
+        search=_choice("search", raw.get("search", "grid"), SEARCHES),
+        compare=_axes(raw, "compare"),
+        vary=_axes(raw, "vary"),
+        fixed=_fixed(raw),
+        resources=_section(raw, "resources", Resources),
+        run=_section(raw, "run", RunOptions),
+        source=text,
+    )
+    _reject_repeats(spec)
+    return spec
+
+
+def did_you_mean(key: str, choices: tuple[str, ...] | list[str]) -> str:
+    """'; did you mean X?' for a near miss (spelling or a prefix, as lr_rate -> lr), else
+    the list of choices."""
+    key = str(key)
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    prefixes = sorted((c for c in choices if key.startswith(c + "_")), key=len, reverse=True)
+    best = close or prefixes
+    return f"; did you mean {best[0]!r}?" if best else f"; choose from {sorted(choices)}"
+
+
+def _reject_unknown(raw: Mapping, allowed: tuple[str, ...], where: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise SpecError(f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}")
+
+
+def _study_name(value: Any) -> str:
+    if value is None:
+        raise SpecError("missing key 'study': give the study a name, e.g. 'study: quickstart'")
+    name = str(value)
+    if not STUDY_NAME.match(name) or ".." in name:
+        raise SpecError(
+            f"study name {name!r} is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (it becomes a folder name)"
+        )
+    return name
+
+
+def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SpecError(f"{field}: {value!r} is not allowed; choose from {list(choices)}")
+    return value
+
+
+def _axes(raw: Mapping, section: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    block = raw.get(section) or {}
+    if not isinstance(block, Mapping):
+        raise SpecError(f"{section} must be a mapping of axis: [values], got {block!r}")
+    _reject_unknown(block, AXIS_FIELDS, section)
+    axes = []
+    for field, values in block.items():
+        if not isinstance(values, list):
+            raise SpecError(
+                f"{section}.{field} must be a list of values, got {values!r}; "
+                f"put a single value under 'fixed' instead"
+            )
+        if not values:
+            raise SpecError(f"{section}.{field} is empty: give at least one value")
+        normalised = tuple(normalise_value(f"{section}.{field}", field, v) for v in values)
+        if len(set(normalised)) != len(normalised):
+            raise SpecError(f"{section}.{field} repeats a value: {values!r}")
+        axes.append((field, normalised))
+    return tuple(axes)
+
+
+def _fixed(raw: Mapping) -> tuple[tuple[str, Any], ...]:
+    block = raw.get("fixed") or {}
+    if not isinstance(block, Mapping):
+        raise SpecError(f"fixed must be a mapping of field: value, got {block!r}")
+    _reject_unknown(block, AXIS_FIELDS, "fixed")
+    return tuple((f, normalise_value(f"fixed.{f}", f, v)) for f, v in block.items())
+
+
+def normalise_value(where: str, field: str, value: Any) -> Any:
+    """Checks one axis value's type; named fields become (name, canonical params JSON)."""
+    if field in NAMED_FIELDS:
+        return _named_value(where, value)
+    wanted = CELL_TYPES[field]
+    if wanted is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if wanted is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads 1e-3 (no dot) as a string
+        except ValueError:
+            pass
+    if wanted is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if wanted is str and isinstance(value, str):
+        return value
+    raise SpecError(f"{where}: expected {wanted.__name__}, got {value!r}")
+
+
+def _named_value(where: str, value: Any) -> tuple[str, str]:
+    if isinstance(value, str):
+        return (value, "{}")
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        params = {k: v for k, v in value.items() if k != "name"}
+        return (value["name"], canonical_json(params))
+    raise SpecError(f"{where}: expected a name or a mapping with 'name', got {value!r}")
+
+
+def _section(raw: Mapping, key: str, kind: type) -> Any:
+    block = raw.get(key) or {}
+    if not isinstance(block, Mapping):
+        raise SpecError(f"{key} must be a mapping, got {block!r}")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    _reject_unknown(block, tuple(fields), key)
+    values = {}
+    for name, value in block.items():
+        default = fields[name].default
+        if isinstance(default, str) and not isinstance(value, str):
+            raise SpecError(f"{key}.{name}: expected a string, got {value!r}")
+        if isinstance(default, int | float) and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        ):
+            raise SpecError(f"{key}.{name}: expected a number >= 0, got {value!r}")
+        values[name] = value
+    return kind(**values)
+
+
+def _reject_repeats(spec: StudySpec) -> None:
+    seen: dict[str, str] = {}
+    for section, names in (
+        ("compare", [n for n, _ in spec.compare]),
+        ("vary", [n for n, _ in spec.vary]),
+        ("fixed", [n for n, _ in spec.fixed]),
+    ):
+        for name in names:
+            if name in seen:
+                raise SpecError(f"{name!r} is in both {seen[name]} and {section}: keep it in one")
+            seen[name] = section

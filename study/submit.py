@@ -1,0 +1,169 @@
+"""Submitting a study: validate, skip what the store holds, run the rest on Ray Tune.
+
+The store, not Ray's experiment state, is the record: a study whose driver died is
+finished by submitting it again, on any cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from study.cell import Cell
+from study.errors import SpecError
+from study.grid import count, expand
+from study.progress import Progress
+from study.provenance import versions
+from study.spec import StudySpec
+from study.store import ResultsStore
+
+MAX_CELLS_WITHOUT_CONFIRM = 100_000
+# Failed cells (a crash, a lost node) are run again on resubmission; the rest are final.
+FINAL_STATUSES = ("complete", "diverged")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a submission will do, decided before Ray starts."""
+
+    cells: list[Cell]
+    todo: list[Cell]
+    stored: dict[str, str]
+
+    def describe(self) -> str:
+        retried = sum(1 for c in self.todo if c.cell_id in self.stored)
+        text = f"{len(self.cells)} cells in the study, {len(self.cells) - len(self.todo)} stored"
+        text += f", {len(self.todo)} to run"
+        return text + (f" ({retried} failed before, retried)" if retried else "")
+
+
+def plan(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Plan:
+    """Expands and validates the grid and subtracts the stored cells.
+
+    Raises:
+        SpecError: for a grid too large without ``yes`` or a cell no trainer could run.
+    """
+    from study.validate import validate_cells
+
+    if count(spec) > MAX_CELLS_WITHOUT_CONFIRM and not yes:
+        raise SpecError(
+            f"the grid has {count(spec):,} cells (over {MAX_CELLS_WITHOUT_CONFIRM:,}); "
+            "pass --yes to run it anyway"
+        )
+    cells = expand(spec)
+    validate_cells(cells)
+    store.prepare()
+    stored = store.stored_statuses()
+    todo = [c for c in cells if stored.get(c.cell_id) not in FINAL_STATUSES]
+    return Plan(cells=cells, todo=todo, stored=stored)
+
+
+def submit(
+    spec: StudySpec,
+    results: str = "results",
+    address: str | None = None,
+    yes: bool = False,
+    out: TextIO = sys.stdout,
+) -> Progress:
+    """Runs every cell of the study that the store does not hold yet.
+
+    Args:
+        spec: the validated study.
+        results: results root (local path or pyarrow URI).
+        address: a Ray cluster to join ('auto', 'HOST:PORT', 'ray://...'); None starts
+            an embedded local Ray.
+        yes: allow grids over MAX_CELLS_WITHOUT_CONFIRM cells.
+        out: where progress goes.
+    Returns:
+        The final progress counts (cells run this time, by status).
+    """
+    store = ResultsStore(results, spec.study)
+    work = plan(spec, store, yes)
+    out.write(f"[{spec.study}] {work.describe()}\n")
+    store.write_study_json(study_record(spec, store))
+    progress = Progress(spec.study, len(work.todo), out)
+    if not work.todo:
+        out.write(f"[{spec.study}] nothing to run: every cell is stored in {store.path}\n")
+        return progress
+    run_on_ray(spec, work.todo, store, progress, address)
+    progress.close()
+    out.write(f"[{spec.study}] results in {store.path}\n")
+    return progress
+
+
+def study_record(spec: StudySpec, store: ResultsStore) -> dict[str, Any]:
+    """study.json: the spec as submitted, the code version and every submission's time."""
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    previous = store.read_study_json() or {}
+    return {
+        "study": spec.study,
+        "spec_yaml": spec.source,
+        "created_at": previous.get("created_at", now),
+        "submitted_at": [*previous.get("submitted_at", []), now],
+        **versions(),
+    }
+
+
+def run_on_ray(
+    spec: StudySpec, todo: list[Cell], store: ResultsStore, progress: Progress, address: str | None
+) -> None:
+    """One Tune trial per cell; the store callback writes each as it finishes."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the store is the log
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
+    # Tune's result analysis looks for the per-trial logs we turned off; its warning is noise.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    import ray
+    from ray import tune
+
+    from study.callbacks import StoreCallback
+    from study.trainable import run_trial
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        init_ray(address)
+    scratch = tempfile.mkdtemp(prefix="adstudy-tune-")
+    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(run_trial, resources),
+            param_space={
+                "cell": tune.grid_search([cell.to_dict() for cell in todo]),
+                "data_root": spec.run.data_root,
+                "device": spec.run.device,
+            },
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=spec.resources.max_concurrent or None,
+                reuse_actors=True,
+                trial_dirname_creator=lambda trial: Cell.from_dict(trial.config["cell"]).cell_id,
+            ),
+            run_config=tune.RunConfig(
+                name=spec.study,
+                storage_path=scratch,
+                verbose=0,
+                callbacks=[StoreCallback(store, progress)],
+                failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
+            ),
+        )
+        tuner.fit()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if started_here:
+            ray.shutdown()
+
+
+def init_ray(address: str | None, **kwargs: Mapping[str, Any]) -> None:
+    """Joins the cluster at ``address`` or starts a local Ray for this process only."""
+    import ray
+
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address:
+        ray.init(address=address, **quiet, **kwargs)
+    else:
+        ray.init(address="local", include_dashboard=False, **quiet, **kwargs)

@@ -1,0 +1,81 @@
+"""End to end through real local Ray: submit, store, SQL, resubmit, report."""
+
+import io
+
+import pytest
+
+from analysis.report import build_report
+from analysis.stats import rows
+from analysis.views import connect
+from study.spec import parse_spec
+from study.submit import submit
+
+pytestmark = pytest.mark.ray
+
+TINY = """
+study: tiny
+compare:
+  loss: [mse, lmse, {name: lmse, eps: 0.0}]
+vary:
+  normal_class: [0, 1]
+fixed:
+  dataset: digits
+  latent_dim: 4
+  epochs: 2
+  max_test: 200
+"""
+BROKEN = """
+study: broken
+compare:
+  loss: [mse]
+fixed:
+  dataset: {name: npz, path: does-not-exist.npz}
+  epochs: 1
+"""
+
+
+def test_submit_stores_every_cell_and_a_resubmit_runs_none(ray_local, tmp_path):
+    results = str(tmp_path / "results")
+    spec = parse_spec(TINY)
+    out = io.StringIO()
+    progress = submit(spec, results=results, out=out)
+    assert progress.done == 6 and progress.counts == {"complete": 4, "diverged": 2}
+    assert "6 cells in the study, 0 stored, 6 to run" in out.getvalue()
+
+    con = connect(results)
+    trials = rows(con, "select loss_label, status, auroc, epochs_run, host from trials")
+    assert sorted(t["loss_label"] for t in trials) == sorted(
+        ["mse", "mse", "lmse", "lmse", "lmse(eps=0.0)", "lmse(eps=0.0)"]
+    )
+    for t in trials:
+        diverged = t["loss_label"] == "lmse(eps=0.0)"
+        assert t["status"] == ("diverged" if diverged else "complete")
+        assert (t["auroc"] is None) == diverged and t["host"]
+    epochs = rows(con, "select cell_id, count(*) n from epochs group by cell_id")
+    assert sorted(e["n"] for e in epochs) == [2, 2, 2, 2]
+    assert rows(con, "select count(*) n from scores")[0]["n"] == 4 * 200
+
+    again = io.StringIO()
+    second = submit(spec, results=results, out=again)
+    assert second.total == 0 and "6 stored, 0 to run" in again.getvalue()
+    assert rows(connect(results), "select count(*) n from trials")[0]["n"] == 6
+
+    grown = parse_spec(TINY.replace("normal_class: [0, 1]", "normal_class: [0, 1, 2]"))
+    third = submit(grown, results=results, out=io.StringIO())
+    assert third.total == 3 and third.done == 3
+
+    report = build_report(["tiny"], results=results, out=str(tmp_path / "report"))
+    text = report.read_text()
+    assert "| lmse | 3 |" in text  # three pairs against mse, one per normal class
+    assert (report.parent / "loss_bands.png").stat().st_size > 5000
+
+
+def test_a_trial_that_raises_is_stored_as_failed_and_retried_next_time(ray_local, tmp_path):
+    results = str(tmp_path / "results")
+    progress = submit(parse_spec(BROKEN), results=results, out=io.StringIO())
+    assert progress.counts == {"failed": 1}
+    (row,) = rows(connect(results), "select status, error from trials")
+    assert row["status"] == "failed" and "does-not-exist.npz" in row["error"]
+    out = io.StringIO()
+    submit(parse_spec(BROKEN), results=results, out=out)
+    assert "1 to run (1 failed before, retried)" in out.getvalue()

@@ -1,0 +1,164 @@
+"""Embedded labelled image sets, always offline. Registry: DATASETS.
+
+Every loader takes the data root and its own parameters and returns an ImageSet of
+float32 images in [0, 1], shaped [N, C, H, W], with integer class labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from study.cell import canonical_json
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSet:
+    """A labelled image set with its own train/test split."""
+
+    x_train: np.ndarray  # float32 [N, C, H, W] in [0, 1]
+    y_train: np.ndarray  # int64 [N]
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: tuple[str, ...]
+
+
+def to_unit_nchw(x: np.ndarray) -> np.ndarray:
+    """Images of any common layout ([N,H,W], [N,H,W,C], [N,C,H,W]) as float32 NCHW in [0,1]."""
+    x = np.asarray(x)
+    scale = 255.0 if x.dtype == np.uint8 or x.max() > 1.0 else 1.0
+    x = x.astype(np.float32) / scale
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    if x.ndim == 4:
+        return x
+    raise ValueError(f"images must have 3 or 4 dimensions, got shape {x.shape}")
+
+
+def stratified_split(
+    x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed-seed stratified split, so every cell of every study sees the same split."""
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=test_fraction, stratify=y, random_state=seed
+    )
+    return x_tr, y_tr.astype(np.int64), x_te, y_te.astype(np.int64)
+
+
+def load_digits(root: Path, test_fraction: float = 1 / 3) -> ImageSet:
+    """scikit-learn's 1,797 8x8 handwritten digits (pixel values 0-16), split 2:1."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]
+    x_tr, y_tr, x_te, y_te = stratified_split(x, bunch.target, test_fraction)
+    return ImageSet(x_tr, y_tr, x_te, y_te, tuple(str(i) for i in range(10)))
+
+
+def half_planes(angles: np.ndarray, offsets: np.ndarray, size: int) -> np.ndarray:
+    """Black/white images split by a line at each angle, shifted from the centre (pixels)."""
+    coords = np.arange(size, dtype=np.float32) - (size - 1) / 2
+    xx, yy = np.meshgrid(coords, coords)
+    normal_x, normal_y = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    side = xx[None] * normal_x + yy[None] * normal_y - offsets[:, None, None]
+    return (side > 0).astype(np.float32)[:, None]
+
+
+def load_lines(
+    root: Path, n_train: int = 1000, n_test: int = 500, size: int = 32, seed: int = 0
+) -> ImageSet:
+    """The AE-vs-VAE paper's images: a line through the centre at a random slope splits
+    white from black (class 0). Class 1, the anomalies, are lines that miss the centre by
+    3 to size/4 pixels. Both splits hold both classes in equal numbers."""
+    rng = np.random.default_rng(seed)
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.arange(n) % 2
+        shift = rng.uniform(3, size / 4, n) * rng.choice([-1, 1], n)
+        images = half_planes(rng.uniform(0, 2 * np.pi, n), np.where(labels, shift, 0.0), size)
+        return images, labels.astype(np.int64)
+
+    x_tr, y_tr = draw(2 * n_train)
+    x_te, y_te = draw(n_test)
+    return ImageSet(x_tr, y_tr, x_te, y_te, ("line", "offset_line"))
+
+
+# The paper's four 2x2 images (row-major pixels): lines at multiples of 90 degrees.
+LINES_2X2 = ((0, 0, 1, 1), (1, 0, 1, 0), (1, 1, 0, 0), (0, 1, 0, 1))
+
+
+def load_lines2x2(root: Path) -> ImageSet:
+    """All 16 binary 2x2 images; the paper's four are class 0, the other 12 class 1.
+    Train and test are the same 16 images (one_class trains on the four)."""
+    patterns = np.array([[(i >> b) & 1 for b in (3, 2, 1, 0)] for i in range(16)], np.float32)
+    labels = np.array([0 if tuple(p.astype(int)) in LINES_2X2 else 1 for p in patterns])
+    x = patterns.reshape(16, 1, 2, 2)
+    return ImageSet(x, labels, x.copy(), labels.copy(), ("line", "other"))
+
+
+def load_npz(root: Path, path: str = "", test_path: str = "", test_fraction: float = 0.2):
+    """A user's arrays: ``x`` (images) and ``y`` (integer labels) in one .npz file, split
+    stratified with a fixed seed, or a second file ``test_path`` as the test split.
+    Relative paths are taken from the data root."""
+    if not path:
+        raise ValueError("dataset npz needs a 'path' parameter: {name: npz, path: file.npz}")
+
+    def read(p: str) -> tuple[np.ndarray, np.ndarray]:
+        full = Path(p).expanduser()
+        full = full if full.is_absolute() else Path(root) / full
+        with np.load(full) as arrays:
+            return to_unit_nchw(arrays["x"]), arrays["y"].astype(np.int64)
+
+    x, y = read(path)
+    if test_path:
+        x_te, y_te = read(test_path)
+        x_tr, y_tr = x, y
+    else:
+        x_tr, y_tr, x_te, y_te = stratified_split(x, y, test_fraction)
+    classes = tuple(str(c) for c in np.unique(np.concatenate([y_tr, y_te])))
+    return ImageSet(x_tr, y_tr, x_te, y_te, classes)
+
+
+DATASETS: dict[str, Callable[..., ImageSet]] = {
+    "digits": load_digits,
+    "lines": load_lines,
+    "lines2x2": load_lines2x2,
+    "npz": load_npz,
+}
+
+# Class labels per dataset, for checking a spec before any data is read (None: from data).
+DATASET_CLASSES: dict[str, tuple[int, ...] | None] = {
+    "digits": tuple(range(10)),
+    "lines": (0, 1),
+    "lines2x2": (0, 1),
+    "npz": None,
+}
+
+
+def load_dataset(name: str, root: str | Path, params: dict) -> ImageSet:
+    """Looks a dataset up by name and loads it, once per process (trials of a reused Ray
+    actor share it; ImageSet arrays are never written to).
+
+    Raises:
+        KeyError: for an unknown name, listing the choices.
+    """
+    if name not in DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
+    return _load_cached(name, str(Path(root).expanduser()), canonical_json(params))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str, root: str, params_json: str) -> ImageSet:
+    images = DATASETS[name](Path(root), **json.loads(params_json))
+    for array in (images.x_train, images.y_train, images.x_test, images.y_test):
+        array.flags.writeable = False
+    return images

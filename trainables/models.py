@@ -1,0 +1,121 @@
+"""Autoencoders. Registry: MODELS, each ``build(image_shape, latent_dim, **params)``.
+
+Every model's forward returns an Output; ``encode`` gives the embedding used for scoring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+
+@dataclasses.dataclass
+class Output:
+    """A forward pass: reconstruction, embedding and (VAE only) the posterior's parameters."""
+
+    recon: torch.Tensor
+    z: torch.Tensor
+    mu: torch.Tensor | None = None
+    logvar: torch.Tensor | None = None
+
+
+def conv_out(size: int) -> int:
+    """Spatial size after a 3x3 convolution with stride 2 and padding 1."""
+    return (size - 1) // 2 + 1
+
+
+class ConvAutoencoder(nn.Module):
+    """LMSE paper's CAE: conv 3x3 stride 2 (16, 32, 64 channels) + ReLU, a linear layer
+    to the latent vector, and the mirrored decoder with a sigmoid output."""
+
+    def __init__(self, image_shape: Sequence[int], latent_dim: int, channels=(16, 32, 64)):
+        super().__init__()
+        c, h, w = image_shape
+        sizes = [(h, w)]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip((c, *channels[:-1]), channels, strict=True):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
+            sizes.append((conv_out(sizes[-1][0]), conv_out(sizes[-1][1])))
+        self.encoder = nn.Sequential(*layers, nn.Flatten())
+        self.inner = (channels[-1], *sizes[-1])
+        self.to_latent = nn.Linear(math.prod(self.inner), latent_dim)
+        self.from_latent = nn.Sequential(nn.Linear(latent_dim, math.prod(self.inner)), nn.ReLU())
+        decoder: list[nn.Module] = []
+        outs = (*reversed(channels[:-1]), c)
+        for i, (c_in, c_out) in enumerate(zip(reversed(channels), outs, strict=True)):
+            (h_in, w_in), (h_to, w_to) = sizes[-1 - i], sizes[-2 - i]
+            pad = (h_to - (2 * h_in - 1), w_to - (2 * w_in - 1))
+            decoder.append(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=pad))
+            decoder.append(nn.Sigmoid() if i == len(channels) - 1 else nn.ReLU())
+        self.decoder = nn.Sequential(*decoder)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.encoder(x))
+
+    def forward(self, x: torch.Tensor) -> Output:
+        z = self.encode(x)
+        recon = self.decoder(self.from_latent(z).view(-1, *self.inner))
+        return Output(recon=recon, z=z)
+
+
+def mlp(widths: Sequence[int], last_activation: nn.Module | None) -> nn.Sequential:
+    """Dense layers with ReLU between them and ``last_activation`` after the last one."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    if last_activation is not None:
+        layers.append(last_activation)
+    return nn.Sequential(*layers)
+
+
+class MlpAutoencoder(nn.Module):
+    """AE-vs-VAE paper's A1: dense encoder widths ``hidden`` (ReLU) to a linear bottleneck
+    of ``latent_dim``, mirrored decoder, sigmoid output. hidden=[2], latent_dim=1 is A1."""
+
+    def __init__(self, image_shape: Sequence[int], latent_dim: int, hidden=(2,)):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        n = math.prod(image_shape)
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([n, *hidden], nn.ReLU()))
+        self.to_latent = nn.Linear(hidden[-1], latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden[-1]), nn.ReLU(), mlp([*reversed(hidden), n], nn.Sigmoid())
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(-1, *self.image_shape)
+
+    def forward(self, x: torch.Tensor) -> Output:
+        z = self.encode(x)
+        return Output(recon=self.decode(z), z=z)
+
+
+class MlpVariationalAutoencoder(MlpAutoencoder):
+    """AE-vs-VAE paper's A2: A1 with a Gaussian bottleneck, mean a and log-variance b.
+    Sampling happens in training; evaluation decodes the mean, so scores are repeatable."""
+
+    def __init__(self, image_shape: Sequence[int], latent_dim: int, hidden=(2,)):
+        super().__init__(image_shape, latent_dim, hidden)
+        self.to_logvar = nn.Linear(hidden[-1], latent_dim)
+
+    def forward(self, x: torch.Tensor) -> Output:
+        h = self.encoder(x)
+        mu, logvar = self.to_latent(h), self.to_logvar(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
+        return Output(recon=self.decode(z), z=mu, mu=mu, logvar=logvar)
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "cae": ConvAutoencoder,
+    "mlp_ae": MlpAutoencoder,
+    "mlp_vae": MlpVariationalAutoencoder,
+}

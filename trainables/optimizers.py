@@ -1,0 +1,50 @@
+"""Optimizers and learning-rate schedules. Registry: OPTIMIZERS.
+
+Each entry builds ``torch.optim`` from parameters, the cell's lr and its own parameters.
+Every optimizer also takes ``step_every``/``gamma``: multiply the lr by gamma every
+step_every epochs (IAEAD: halve every 50 epochs); step_every=0 keeps the lr constant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+
+
+def sgd(params: Iterable, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def rmsprop(params: Iterable, lr: float, alpha: float = 0.99, weight_decay: float = 0.0):
+    return torch.optim.RMSprop(params, lr=lr, alpha=alpha, weight_decay=weight_decay)
+
+
+def adam(params: Iterable, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+         weight_decay: float = 0.0):
+    return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": sgd,
+    "rmsprop": rmsprop,
+    "adam": adam,
+}
+SCHEDULE_PARAMS = ("step_every", "gamma")
+
+
+def build_optimizer(name: str, params: Iterable, lr: float, options: dict):
+    """The optimizer and its step schedule (None when the lr is constant).
+
+    Raises:
+        KeyError: for an unknown optimizer name, listing the choices.
+    """
+    if name not in OPTIMIZERS:
+        raise KeyError(f"unknown optimizer {name!r}; choose from {sorted(OPTIMIZERS)}")
+    options = dict(options)
+    step_every = int(options.pop("step_every", 0))
+    gamma = float(options.pop("gamma", 0.5))
+    optimizer = OPTIMIZERS[name](params, lr, **options)
+    if not step_every:
+        return optimizer, None
+    return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_every, gamma=gamma)

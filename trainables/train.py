@@ -1,0 +1,218 @@
+"""The trial loop: one cell in, epoch records and a final record out. No Ray here.
+
+Data stays in one tensor on the device for the whole trial; batches are index slices of a
+seeded permutation, so no DataLoader, worker process or per-batch copy is involved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from study.cell import Cell
+from trainables.datasets import load_dataset
+from trainables.losses import LOSSES
+from trainables.metrics import auroc, detection_metrics
+from trainables.models import MODELS
+from trainables.optimizers import build_optimizer
+from trainables.protocols import PROTOCOLS, Task
+from trainables.scores import SCORES
+
+EVAL_BATCH = 1024  # images per forward pass at evaluation (memory, not results)
+
+
+class Diverged(Exception):
+    """The objective became NaN or infinite; the trial stops with status 'diverged'."""
+
+    def __init__(self, epoch: int, value: float):
+        super().__init__(f"non-finite train loss ({value}) at epoch {epoch}")
+        self.epoch = epoch
+
+
+@dataclasses.dataclass
+class Trial:
+    """Everything built from a cell before the first step."""
+
+    model: nn.Module
+    loss_fn: Callable[..., torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    train_x: torch.Tensor
+    test_x: torch.Tensor
+    test_y: np.ndarray
+    generator: torch.Generator
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def build_task(cell: Cell, data_root: str) -> Task:
+    """The dataset, split by the cell's protocol, capped by max_train/max_test."""
+    if cell.protocol not in PROTOCOLS:
+        raise KeyError(f"unknown protocol {cell.protocol!r}; choose from {sorted(PROTOCOLS)}")
+    images = load_dataset(cell.dataset, data_root, cell.params("dataset"))
+    return PROTOCOLS[cell.protocol](
+        images,
+        normal_class=cell.normal_class,
+        seed=cell.seed,
+        contamination=cell.contamination,
+        max_train=cell.max_train,
+        max_test=cell.max_test,
+    )
+
+
+def build_trial(cell: Cell, task: Task, device: torch.device) -> Trial:
+    torch.manual_seed(cell.seed)
+    if cell.model not in MODELS:
+        raise KeyError(f"unknown model {cell.model!r}; choose from {sorted(MODELS)}")
+    if cell.loss not in LOSSES:
+        raise KeyError(f"unknown loss {cell.loss!r}; choose from {sorted(LOSSES)}")
+    image_shape = task.train_x.shape[1:]
+    model = MODELS[cell.model](image_shape, cell.latent_dim, **cell.params("model")).to(device)
+    optimizer, schedule = build_optimizer(
+        cell.optimizer, model.parameters(), cell.lr, cell.params("optimizer")
+    )
+    generator = torch.Generator(device="cpu").manual_seed(cell.seed)
+    return Trial(
+        model=model,
+        loss_fn=functools.partial(LOSSES[cell.loss], **cell.params("loss")),
+        optimizer=optimizer,
+        schedule=schedule,
+        train_x=torch.tensor(task.train_x, device=device),
+        test_x=torch.tensor(task.test_x, device=device),
+        test_y=task.test_y,
+        generator=generator,
+    )
+
+
+def train_epoch(trial: Trial, batch_size: int, epoch: int) -> dict[str, float]:
+    """One pass over the training images in a seeded order.
+
+    Returns the sample-weighted mean objective and MSE, and the mean gradient norm.
+    Raises:
+        Diverged: when the epoch's objective is not finite.
+    """
+    trial.model.train()
+    n = len(trial.train_x)
+    order = torch.randperm(n, generator=trial.generator).to(trial.train_x.device)
+    loss_sum = mse_sum = grad_sum = torch.zeros((), device=trial.train_x.device)
+    steps = 0
+    for start in range(0, n, batch_size):
+        batch = trial.train_x[order[start : start + batch_size]]
+        out = trial.model(batch)
+        per_sample = trial.loss_fn(out, batch)
+        loss = per_sample.mean()
+        trial.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_sum = grad_sum + nn.utils.clip_grad_norm_(trial.model.parameters(), math.inf)
+        trial.optimizer.step()
+        with torch.no_grad():
+            loss_sum = loss_sum + per_sample.sum()
+            mse_sum = mse_sum + ((out.recon - batch) ** 2).flatten(1).mean(1).sum()
+        steps += 1
+    # Checked once per epoch: a per-step check would sync the GPU on every batch.
+    if not torch.isfinite(loss_sum):
+        raise Diverged(epoch, float(loss_sum))
+    if trial.schedule is not None:
+        trial.schedule.step()
+    return {
+        "train_loss": float(loss_sum) / n,
+        "train_mse": float(mse_sum) / n,
+        "grad_norm": float(grad_sum) / steps,
+    }
+
+
+@torch.no_grad()
+def score_test(trial: Trial, score: str) -> np.ndarray:
+    """Anomaly scores of every test image, in evaluation mode."""
+    if score not in SCORES:
+        raise KeyError(f"unknown score {score!r}; choose from {sorted(SCORES)}")
+    trial.model.eval()
+    center = None
+    if score == "latent_center":
+        center = torch.cat([trial.model.encode(b) for b in trial.train_x.split(EVAL_BATCH)])
+        center = center.mean(dim=0)
+    parts = [
+        SCORES[score](trial.model(batch), batch, center) for batch in trial.test_x.split(EVAL_BATCH)
+    ]
+    return torch.cat(parts).double().cpu().numpy()
+
+
+@torch.no_grad()
+def test_mse(trial: Trial) -> np.ndarray:
+    """Per-image reconstruction MSE on the test set (the common yardstick)."""
+    trial.model.eval()
+    parts = [SCORES["recon_mse"](trial.model(b), b, None) for b in trial.test_x.split(EVAL_BATCH)]
+    return torch.cat(parts).double().cpu().numpy()
+
+
+def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto"):
+    """Trains one cell. Yields one record per epoch, then a final record.
+
+    Epoch records: kind="epoch", epoch, train_loss, train_mse, test_auroc, test_mse_normal,
+    test_mse_anomalous, grad_norm, wall_s. The final record: kind="final", status
+    ("complete" or "diverged"), error, metrics, final losses, timing, device and the
+    per-sample test scores and labels.
+
+    Raises:
+        Exception: anything that goes wrong other than divergence (run_cell turns it
+            into a 'failed' record).
+    """
+    started = time.perf_counter()
+    dev = pick_device(device)
+    task = build_task(cell, data_root)
+    trial = build_trial(cell, task, dev)
+    train_seconds, last, epochs_run, error, status = 0.0, {}, 0, "", "complete"
+    for epoch in range(1, cell.epochs + 1):
+        tick = time.perf_counter()
+        try:
+            last = train_epoch(trial, cell.batch_size, epoch)
+        except Diverged as err:
+            status, error = "diverged", str(err)
+            break
+        train_seconds += time.perf_counter() - tick
+        epochs_run = epoch
+        figures = evaluate(trial)
+        yield {"kind": "epoch", "epoch": epoch, **last, **figures,
+               "wall_s": time.perf_counter() - started}
+    scores = score_test(trial, cell.score) if status == "complete" else np.zeros(0)
+    metrics = detection_metrics(trial.test_y, scores) if status == "complete" else {}
+    yield {
+        "kind": "final",
+        "status": status,
+        "error": error,
+        "auroc": metrics.get("auroc"),
+        "aupr_in": metrics.get("aupr_in"),
+        "aupr_out": metrics.get("aupr_out"),
+        "final_train_loss": last.get("train_loss"),
+        "final_train_mse": last.get("train_mse"),
+        "epochs_run": epochs_run,
+        "wall_s": time.perf_counter() - started,
+        "train_samples_per_s": epochs_run * len(trial.train_x) / max(train_seconds, 1e-9),
+        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        "scores": scores,
+        "labels": trial.test_y if status == "complete" else np.zeros(0, np.int64),
+    }
+
+
+def evaluate(trial: Trial) -> dict[str, float]:
+    """Per-epoch test figures on the recon-MSE yardstick."""
+    errors = test_mse(trial)
+    normal, anomalous = errors[trial.test_y == 0], errors[trial.test_y == 1]
+    finite = bool(np.all(np.isfinite(errors)))
+    return {
+        "test_auroc": auroc(trial.test_y, errors) if finite else float("nan"),
+        "test_mse_normal": float(normal.mean()) if len(normal) else float("nan"),
+        "test_mse_anomalous": float(anomalous.mean()) if len(anomalous) else float("nan"),
+    }
