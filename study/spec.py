@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,9 +54,14 @@ class Resources:
 class RunOptions:
     """How a study runs; nothing here changes a cell's result, so none of it is in a cell id."""
 
-    data_root: str = "~/.cache/adstudy"
+    data_root: str = ""  # "" = $ADSTUDY_DATA if set, else ~/.cache/adstudy
     max_failures: int = 1  # Tune retries of a trial whose process died
     device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        if not self.data_root:
+            default = os.environ.get("ADSTUDY_DATA") or "~/.cache/adstudy"
+            object.__setattr__(self, "data_root", default)
 
 
 @dataclasses.dataclass(frozen=True)

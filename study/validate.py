@@ -1,23 +1,28 @@
 """Checks a study's cells against the registries before anything runs.
 
 Every error names the field, the value and the choices. Imports the trainables registries
-(and so torch), but builds no model and reads no data.
+(and so torch), but builds no model and reads no images: given the data root, it only
+looks for the files of datasets that read files (DATASET_CHECKS), and it runs each
+distinct loss once on two random 8x8 tensors to try its parameter values.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from study.cell import Cell
 from study.errors import SpecError
 from study.spec import did_you_mean
-from trainables.datasets import DATASET_CLASSES, DATASETS
-from trainables.losses import LOSSES
+from trainables.datasets import DATASET_CHECKS, DATASET_CLASSES, DATASETS
+from trainables.losses import LOSSES, TRAINER_KEYWORDS
 from trainables.models import MODELS
 from trainables.optimizers import OPTIMIZERS, SCHEDULE_PARAMS
+from trainables.preprocess import PREPROCESS
 from trainables.protocols import PROTOCOLS
 from trainables.scores import SCORES
+from trainables.svdd import LOSS_STATES
 
 REGISTRIES: dict[str, dict[str, Callable]] = {
     "dataset": DATASETS,
@@ -36,18 +41,37 @@ SUPPLIED = {
 }
 POSITIVE = ("lr", "batch_size", "epochs", "latent_dim")
 NON_NEGATIVE = ("max_train", "max_test", "seed")
+# Fields whose check depends on another field.
+CONTEXT = {"normal_class": "dataset", "contamination": "protocol"}
 
 
-def validate_cells(cells: Iterable[Cell]) -> None:
-    """Raises SpecError for the first cell field no trainer could run."""
+def validate_cells(cells: Iterable[Cell], data_root: str | None = None) -> None:
+    """Raises SpecError for the first cell field no trainer could run.
+
+    Args:
+        cells: the study's cells.
+        data_root: where the datasets' files are looked for (the spec's run.data_root);
+            None skips the file checks.
+    """
     seen: set[tuple] = set()
     for cell in cells:
-        for field in (*REGISTRIES, *POSITIVE, *NON_NEGATIVE, "contamination", "normal_class"):
-            key = (field, getattr(cell, field), cell.dataset if field == "normal_class" else "")
+        for field in (*REGISTRIES, *POSITIVE, *NON_NEGATIVE, *CONTEXT):
+            context = getattr(cell, CONTEXT[field]) if field in CONTEXT else ""
+            key = (field, getattr(cell, field), context)
             key += (getattr(cell, f"{field}_params", ""),)
             if key not in seen:
                 seen.add(key)
                 check_field(cell, field)
+                if field == "dataset" and data_root is not None:
+                    check_files(cell, data_root)
+
+
+def check_files(cell: Cell, data_root: str) -> None:
+    """A dataset that reads files must find them (or be told to download them)."""
+    check = DATASET_CHECKS.get(cell.dataset)
+    message = check(Path(data_root).expanduser(), cell.params("dataset")) if check else ""
+    if message:
+        raise SpecError(message)
 
 
 def check_field(cell: Cell, field: str) -> None:
@@ -58,12 +82,21 @@ def check_field(cell: Cell, field: str) -> None:
             raise SpecError(f"unknown {field} {value!r}{did_you_mean(value, sorted(registry))}")
         if field in SUPPLIED:
             check_params(field, value, registry[value], cell.params(field))
+        if field == "model" and value not in PREPROCESS:
+            raise SpecError(f"model {value!r} has no preprocessing entry in PREPROCESS")
+        if field == "loss":
+            probe_loss(value, cell.params(field))
     elif field in POSITIVE and not value > 0:
         raise SpecError(f"{field}: {value!r} is not allowed; it must be > 0")
     elif field in NON_NEGATIVE and value < 0:
         raise SpecError(f"{field}: {value!r} is not allowed; it must be >= 0")
     elif field == "contamination" and not 0 <= value < 0.5:
         raise SpecError(f"contamination: {value!r} is not allowed; it must be in [0, 0.5)")
+    elif field == "contamination" and cell.protocol == "contaminated" and not value > 0:
+        raise SpecError(
+            f"contamination: {value!r} is not allowed with protocol 'contaminated'; it must "
+            "be in (0, 0.5), e.g. 0.05 .. 0.25 as IAEAD"
+        )
     elif field == "normal_class":
         classes = DATASET_CLASSES.get(cell.dataset)
         if classes is not None and value not in classes:
@@ -76,7 +109,10 @@ def check_field(cell: Cell, field: str) -> None:
 def check_params(field: str, name: str, fn: Callable, params: dict) -> None:
     """Parameters must be keyword arguments of the registry entry (or the schedule's)."""
     signature = inspect.signature(fn)
-    accepted = [p for p in list(signature.parameters)[SUPPLIED[field] :] if p != "_"]
+    accepted = [
+        p for p in list(signature.parameters)[SUPPLIED[field] :]
+        if p != "_" and p not in TRAINER_KEYWORDS
+    ]
     if field == "optimizer":
         accepted += list(SCHEDULE_PARAMS)
     for param in params:
@@ -85,3 +121,22 @@ def check_params(field: str, name: str, fn: Callable, params: dict) -> None:
                 f"{field} {name!r} has no parameter {param!r}; "
                 f"choose from {sorted(accepted) or 'none'}"
             )
+
+
+def probe_loss(name: str, params: dict) -> None:
+    """Runs the loss once on two random 8x8 images, so a parameter value it rejects (lamp's
+    base, iaead's nu, ...) fails here, naming the value and the choices."""
+    import torch
+
+    from trainables.models import Output
+
+    gen = torch.Generator().manual_seed(0)
+    recon, target = torch.rand(2, 1, 8, 8, generator=gen), torch.rand(2, 1, 8, 8, generator=gen)
+    out = Output(recon=recon, z=torch.rand(2, 3, generator=gen), mu=torch.zeros(2, 3),
+                 logvar=torch.zeros(2, 3))
+    try:
+        if name in LOSS_STATES:
+            params = {**params, "state": LOSS_STATES[name](**params)}
+        LOSSES[name](out, target, **params)
+    except (ValueError, TypeError) as err:
+        raise SpecError(f"loss {name!r}: {err}") from err

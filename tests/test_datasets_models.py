@@ -5,6 +5,7 @@ import torch
 from trainables.datasets import DATASET_CLASSES, DATASETS, LINES_2X2, load_dataset
 from trainables.metrics import detection_metrics
 from trainables.models import MODELS
+from trainables.preprocess import VALUE_RANGE
 from trainables.protocols import one_class
 
 EMBEDDED = ["digits", "lines", "lines2x2"]
@@ -85,4 +86,20 @@ def test_every_model_maps_the_input_shape_back_and_exposes_its_embedding(name, s
     out = model(x)
     assert out.recon.shape == x.shape
     assert out.z.shape == (5, 3) and model.encode(x).shape == (5, 3)
-    assert 0.0 <= out.recon.min() and out.recon.max() <= 1.0
+    low, high = VALUE_RANGE[name]  # [0, 1], or [-1, 1] for iaead_cae (tanh output)
+    assert low <= out.recon.min() and out.recon.max() <= high
+
+
+def test_fast_auroc_equals_sklearn_with_and_without_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from trainables.metrics import auroc
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        labels = rng.integers(0, 2, 50)
+        labels[:2] = (0, 1)
+        scores = rng.integers(0, 6, 50).astype(float)  # many ties
+        assert auroc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+        scores = rng.random(50)
+        assert auroc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)

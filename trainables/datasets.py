@@ -1,12 +1,14 @@
-"""Embedded labelled image sets, always offline. Registry: DATASETS.
+"""Labelled image sets. Registry: DATASETS.
 
 Every loader takes the data root and its own parameters and returns an ImageSet of
-float32 images in [0, 1], shaped [N, C, H, W], with integer class labels.
+float32 images in [0, 1], shaped [N, C, H, W], with integer class labels. Embedded sets
+(digits, lines, lines2x2) need no files; npz reads a user's arrays; the torchvision sets
+(trainables.vision) and mvtec (trainables.mvtec) read files that DATASET_CHECKS looks for
+before any trial starts.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Callable
@@ -15,31 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from study.cell import canonical_json
+from trainables import mvtec, vision
+from trainables.imageset import ImageSet, to_unit_nchw
 
-
-@dataclasses.dataclass(frozen=True)
-class ImageSet:
-    """A labelled image set with its own train/test split."""
-
-    x_train: np.ndarray  # float32 [N, C, H, W] in [0, 1]
-    y_train: np.ndarray  # int64 [N]
-    x_test: np.ndarray
-    y_test: np.ndarray
-    classes: tuple[str, ...]
-
-
-def to_unit_nchw(x: np.ndarray) -> np.ndarray:
-    """Images of any common layout ([N,H,W], [N,H,W,C], [N,C,H,W]) as float32 NCHW in [0,1]."""
-    x = np.asarray(x)
-    scale = 255.0 if x.dtype == np.uint8 or x.max() > 1.0 else 1.0
-    x = x.astype(np.float32) / scale
-    if x.ndim == 3:
-        return x[:, None]
-    if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    if x.ndim == 4:
-        return x
-    raise ValueError(f"images must have 3 or 4 dimensions, got shape {x.shape}")
+__all__ = ["DATASETS", "DATASET_CHECKS", "DATASET_CLASSES", "ImageSet", "load_dataset",
+           "to_unit_nchw"]
 
 
 def stratified_split(
@@ -133,6 +115,8 @@ DATASETS: dict[str, Callable[..., ImageSet]] = {
     "lines": load_lines,
     "lines2x2": load_lines2x2,
     "npz": load_npz,
+    **vision.VISION_LOADERS,  # mnist, fashion_mnist, svhn, cifar10, cifar100 (coarse)
+    "mvtec": mvtec.load_mvtec,
 }
 
 # Class labels per dataset, for checking a spec before any data is read (None: from data).
@@ -141,6 +125,19 @@ DATASET_CLASSES: dict[str, tuple[int, ...] | None] = {
     "lines": (0, 1),
     "lines2x2": (0, 1),
     "npz": None,
+    "mnist": tuple(range(10)),
+    "fashion_mnist": tuple(range(10)),
+    "svhn": tuple(range(10)),
+    "cifar10": tuple(range(10)),
+    "cifar100": tuple(range(20)),  # the 20 coarse classes (superclasses), as IAEAD uses them
+    "mvtec": (0,),  # only 'good' can be the normal class; 1.. are the defect types
+}
+
+# Datasets that read files: (root, params) -> why loading would fail ('' = it would not),
+# asked before any trial starts.
+DATASET_CHECKS: dict[str, Callable[[Path, dict], str]] = {
+    **{name: functools.partial(vision.problem, name) for name in vision.SOURCES},
+    "mvtec": mvtec.problem,
 }
 
 

@@ -7,15 +7,30 @@ Scaling defaults for LMSE/LAMP (DESIGN: written down and tested):
     max_over="batch"  the max in eq. 16 / LAMP eq. 2 is over the whole batch's loss map
     detach=True       the max is a constant for the gradient (a rescaling, not a term)
     eps=1e-3          the largest element maps to -log(eps) ~= 6.9
+
+SSIM (loss ``ssim`` and ``lamp`` with base ``ssim``) is kornia.metrics.ssim: Wang et al.'s
+Gaussian window (sigma 1.5), per-pixel map with "same" (reflect) padding so LAMP can sum
+over H*W*C. ``window`` (odd, default 11) is cut to the largest odd size the image allows
+(2 * min(H, W) - 1).
+
+Arguments in TRAINER_KEYWORDS come from the trainer, never from a cell: ``value_range``,
+the (low, high) range of the images the model sees (trainables.preprocess: [0, 1], or
+[-1, 1] for iaead_cae), so msle and SSIM mean the same on either scale; ``state``, the
+Deep SVDD centre and radius that ``iaead`` reads (trainables.svdd).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
 
 from trainables.models import Output
+from trainables.svdd import LAMBDA, NU, WARMUP, SvddState, squared_distance
+
+TRAINER_KEYWORDS = ("value_range", "state")
+UNIT = (0.0, 1.0)  # the value range of images in [0, 1]
 
 
 def per_sample_mean(values: torch.Tensor) -> torch.Tensor:
@@ -32,14 +47,54 @@ def mae(out: Output, target: torch.Tensor) -> torch.Tensor:
     return per_sample_mean((out.recon - target).abs())
 
 
-def msle(out: Output, target: torch.Tensor) -> torch.Tensor:
-    """LMSE paper eq. 2: mean of (log(1 + y) - log(1 + y_hat))^2."""
-    return per_sample_mean((torch.log1p(target) - torch.log1p(out.recon)) ** 2)
+def to_unit(values: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """Values on ``value_range`` mapped linearly onto [0, 1]."""
+    low, high = value_range
+    return values if (low, high) == UNIT else (values - low) / (high - low)
 
 
-BASE_MAPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "l2": lambda recon, target: (target - recon) ** 2,
-    "l1": lambda recon, target: (target - recon).abs(),
+def msle(
+    out: Output, target: torch.Tensor, value_range: tuple[float, float] = UNIT
+) -> torch.Tensor:
+    """LMSE paper eq. 2: mean of (log(1 + y) - log(1 + y_hat))^2, on images mapped to
+    [0, 1] from ``value_range`` (the log needs 1 + y > 0; [-1, 1] images would break it)."""
+    y, y_hat = to_unit(target, value_range), to_unit(out.recon, value_range)
+    return per_sample_mean((torch.log1p(y) - torch.log1p(y_hat)) ** 2)
+
+
+def ssim_map(
+    recon: torch.Tensor, target: torch.Tensor, window: int = 11,
+    value_range: tuple[float, float] = UNIT,
+) -> torch.Tensor:
+    """Per-pixel SSIM, shape [B, C, H, W], of the images mapped to [0, 1] from
+    ``value_range`` (SSIM's constants and luminance term depend on the scale; this way a
+    [-1, 1] model is measured as a [0, 1] one). kornia; see the module doc for window.
+
+    Raises:
+        ValueError: for an even or non-positive window.
+    """
+    from kornia.metrics import ssim
+
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"ssim window {window!r} is not allowed; it must be an odd number >= 1")
+    fit = min(window, 2 * min(target.shape[-2:]) - 1)  # reflect padding needs pad < side
+    return ssim(to_unit(recon, value_range), to_unit(target, value_range), fit, max_val=1.0)
+
+
+def ssim(
+    out: Output, target: torch.Tensor, window: int = 11,
+    value_range: tuple[float, float] = UNIT,
+) -> torch.Tensor:
+    """1 - SSIM per sample (the mean of the SSIM map)."""
+    return per_sample_mean(1 - ssim_map(out.recon, target, window, value_range))
+
+
+# Per-element loss maps for LAMP, each (recon, target, window, value_range) -> [B, C, H, W].
+BASE_MAPS: dict[str, Callable[..., torch.Tensor]] = {
+    "l2": lambda recon, target, *_: (target - recon) ** 2,
+    "l1": lambda recon, target, *_: (target - recon).abs(),
+    # 1 - SSIM lies in [0, 2]; the clamp removes rounding below 0 before the flip-and-log.
+    "ssim": lambda recon, target, *a: (1 - ssim_map(recon, target, *a)).clamp_min(0),
 }
 
 
@@ -74,15 +129,17 @@ def lmse(
 
 def lamp(
     out: Output, target: torch.Tensor, base: str = "l2", reduction: str = "sum",
-    max_over: str = "batch", detach: bool = True, eps: float = 1e-3,
+    max_over: str = "batch", detach: bool = True, eps: float = 1e-3, window: int = 11,
+    value_range: tuple[float, float] = UNIT,
 ) -> torch.Tensor:
     """LAMP eq. 1-2: -log(1 - L'_base) summed over H*W*C ("sum", the paper) or averaged
-    ("mean"; with base l2 this equals lmse)."""
+    ("mean"; with base l2 this equals lmse). ``window``: base ssim only."""
     if base not in BASE_MAPS:
         raise ValueError(f"lamp base {base!r} is not allowed; choose from {sorted(BASE_MAPS)}")
     if reduction not in ("sum", "mean"):
         raise ValueError(f"lamp reduction {reduction!r} is not allowed; choose from sum, mean")
-    amplified = flip_log(BASE_MAPS[base](out.recon, target), max_over, detach, eps).flatten(1)
+    base_map = BASE_MAPS[base](out.recon, target, window, value_range)
+    amplified = flip_log(base_map, max_over, detach, eps).flatten(1)
     return amplified.sum(dim=1) if reduction == "sum" else amplified.mean(dim=1)
 
 
@@ -95,12 +152,37 @@ def vae(out: Output, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     return mse(out, target) + beta * kl
 
 
+def iaead(
+    out: Output, target: torch.Tensor, lam: float = LAMBDA, nu: float = NU,
+    warmup: int = WARMUP, state: SvddState | None = None,
+) -> torch.Tensor:
+    """IAEAD eq. 8: mse + lam * (R^2 + 1/nu * max(0, ||z - c||^2 - R^2)) per sample, so the
+    batch mean is eq. 7's soft-boundary term (the reconstruction is per-sample MSE, as the
+    public code's nn.MSELoss; eq. 8 writes a norm). Before the trainer's state holds a
+    centre (warm-up of ``warmup`` epochs, or no state at all) it is the MSE alone.
+    ``warmup`` is read by the trainer (trainables.svdd), not here."""
+    recon_term = mse(out, target)
+    if state is None or state.center is None:
+        return recon_term
+    r2 = torch.as_tensor(state.radius, dtype=out.z.dtype, device=out.z.device) ** 2
+    outside = torch.relu(squared_distance(out.z, state.center) - r2)
+    return recon_term + lam * (r2 + outside / nu)
+
+
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "mse": mse,
     "mae": mae,
     "l1": mae,
     "msle": msle,
+    "ssim": ssim,
     "lmse": lmse,
     "lamp": lamp,
     "vae": vae,
+    "iaead": iaead,
 }
+
+
+def loss_keywords(name: str) -> tuple[str, ...]:
+    """The TRAINER_KEYWORDS that loss ``name`` takes."""
+    accepted = inspect.signature(LOSSES[name]).parameters
+    return tuple(k for k in TRAINER_KEYWORDS if k in accepted)

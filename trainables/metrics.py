@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score
 
 
 def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -16,11 +17,33 @@ def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float
     if len(np.unique(labels)) != 2:
         raise ValueError(f"test labels need both normals and anomalies, got {np.unique(labels)}")
     return {
-        "auroc": float(roc_auc_score(labels, scores)),
+        "auroc": auroc(labels, scores),  # the per-epoch formula, so both agree exactly
         "aupr_out": float(average_precision_score(labels, scores)),
         "aupr_in": float(average_precision_score(1 - labels, -np.asarray(scores))),
     }
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    return float(roc_auc_score(labels, scores))
+    """AUROC as the Mann-Whitney U statistic over average ranks: the value sklearn's
+    roc_auc_score gives (ties count one half), without its ~6 ms of input validation,
+    which dominated per-epoch evaluation of small cells."""
+    positive = np.asarray(labels) == 1
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("AUROC needs both normals and anomalies in the labels")
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def test_figures(errors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Per-epoch test figures from per-image reconstruction errors (the common yardstick):
+    AUROC of the errors and the mean error of normals and of anomalies. NaN, never an
+    exception, when the errors are not finite (the epoch's record still lands)."""
+    normal, anomalous = errors[labels == 0], errors[labels == 1]
+    finite = bool(np.all(np.isfinite(errors)))
+    return {
+        "test_auroc": auroc(labels, errors) if finite else float("nan"),
+        "test_mse_normal": float(normal.mean()) if len(normal) else float("nan"),
+        "test_mse_anomalous": float(anomalous.mean()) if len(anomalous) else float("nan"),
+    }

@@ -6,6 +6,7 @@ Every model's forward returns an Output; ``encode`` gives the embedding used for
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -114,8 +115,113 @@ class MlpVariationalAutoencoder(MlpAutoencoder):
         return Output(recon=self.decode(z), z=mu, mu=mu, logvar=logvar)
 
 
+def spatial_sizes(h: int, w: int, blocks: int) -> list[tuple[int, int]]:
+    """(H, W) before and after each of ``blocks`` stride-2 convolutions (3x3, padding 1)."""
+    sizes = [(h, w)]
+    for _ in range(blocks):
+        sizes.append((conv_out(sizes[-1][0]), conv_out(sizes[-1][1])))
+    return sizes
+
+
+class LampAutoencoder(nn.Module):
+    """LAMP paper's AE (section 3.1): encoder blocks conv (stride 2) -> BN -> LeakyReLU, 4
+    blocks for inputs up to 32 px and 6 for larger ones (or one block per entry of
+    ``widths``); a linear layer to the latent vector and back; decoder blocks upsample ->
+    conv -> BN -> LeakyReLU mirroring the encoder, the last one conv -> sigmoid.
+    ``kernel_size`` (odd) is one of the paper's tuned hyperparameters."""
+
+    def __init__(self, image_shape: Sequence[int], latent_dim: int, widths=None,
+                 kernel_size: int = 3, negative_slope: float = 0.2):
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"lamp_ae kernel_size {kernel_size!r} must be odd and >= 1")
+        c, h, w = image_shape
+        if not widths:
+            widths = (32, 64, 128, 256) if max(h, w) <= 32 else (32, 64, 128, 256, 512, 512)
+        sizes, pad = spatial_sizes(h, w, len(widths)), kernel_size // 2
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip((c, *widths[:-1]), widths, strict=True):
+            conv = nn.Conv2d(c_in, c_out, kernel_size, stride=2, padding=pad)
+            layers += [conv, nn.BatchNorm2d(c_out), nn.LeakyReLU(negative_slope)]
+        self.encoder = nn.Sequential(*layers, nn.Flatten())
+        self.inner = (widths[-1], *sizes[-1])
+        self.to_latent = nn.Linear(math.prod(self.inner), latent_dim)
+        self.from_latent = nn.Sequential(
+            nn.Linear(latent_dim, math.prod(self.inner)), nn.LeakyReLU(negative_slope)
+        )
+        decoder: list[nn.Module] = []
+        outs = (*reversed(widths[:-1]), c)
+        for i, (c_in, c_out) in enumerate(zip(reversed(widths), outs, strict=True)):
+            decoder += [nn.Upsample(size=sizes[-2 - i]), nn.Conv2d(c_in, c_out, kernel_size,
+                                                                   padding=pad)]
+            last = i == len(widths) - 1
+            decoder += [nn.Sigmoid()] if last else [nn.BatchNorm2d(c_out),
+                                                     nn.LeakyReLU(negative_slope)]
+        self.decoder = nn.Sequential(*decoder)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.encoder(x))
+
+    def forward(self, x: torch.Tensor) -> Output:
+        z = self.encode(x)
+        return Output(recon=self.decoder(self.from_latent(z).view(-1, *self.inner)), z=z)
+
+
+class IaeadAutoencoder(nn.Module):
+    """IAEAD's CAE (its public code, models/rae.py): conv 3x3 stride 2 with ``width``,
+    2x and 4x channels (64/128/256), each + BN + ReLU; linear to the latent vector + tanh
+    (4096 -> 256 for 32x32 inputs); decoder linear + BN + ReLU and ConvTranspose 3x3
+    stride 2 (+ BN + ReLU) back to the input size, tanh output for inputs in [-1, 1]
+    (trainables.preprocess pads to 32x32 and rescales). Weights initialised as that code:
+    Xavier-normal with gain ``init_gain``, BN scales N(1, init_gain), biases 0."""
+
+    def __init__(self, image_shape: Sequence[int], latent_dim: int, width: int = 64,
+                 init_gain: float = 0.02):
+        super().__init__()
+        c, h, w = image_shape
+        channels = (width, 2 * width, 4 * width)
+        sizes = spatial_sizes(h, w, 3)
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip((c, *channels[:-1]), channels, strict=True):
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU()]
+        self.inner = (channels[-1], *sizes[-1])
+        n_inner = math.prod(self.inner)
+        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(n_inner, latent_dim),
+                                     nn.Tanh())
+        self.from_latent = nn.Sequential(nn.Linear(latent_dim, n_inner),
+                                         nn.BatchNorm1d(n_inner), nn.ReLU())
+        decoder: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(channels[::-1], (*channels[-2::-1], c),
+                                              strict=True)):
+            (h_in, w_in), (h_to, w_to) = sizes[-1 - i], sizes[-2 - i]
+            pad = (h_to - (2 * h_in - 1), w_to - (2 * w_in - 1))
+            decoder.append(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=pad))
+            decoder += [nn.Tanh()] if i == 2 else [nn.BatchNorm2d(c_out), nn.ReLU()]
+        self.decoder = nn.Sequential(*decoder)
+        self.apply(functools.partial(iaead_init, gain=init_gain))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> Output:
+        z = self.encode(x)
+        return Output(recon=self.decoder(self.from_latent(z).view(-1, *self.inner)), z=z)
+
+
+def iaead_init(module: nn.Module, gain: float) -> None:
+    """IAEAD code's init_weights(net, 'xavier', gain) for one module."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.xavier_normal_(module.weight, gain=gain)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, gain)
+        nn.init.zeros_(module.bias)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "cae": ConvAutoencoder,
+    "lamp_ae": LampAutoencoder,
+    "iaead_cae": IaeadAutoencoder,
     "mlp_ae": MlpAutoencoder,
     "mlp_vae": MlpVariationalAutoencoder,
 }

@@ -53,4 +53,54 @@ def one_class(
     return Task(train_x, test_x, test_y)
 
 
-PROTOCOLS: dict[str, Callable[..., Task]] = {"one_class": one_class}
+# IAEAD's public code samples a pooled set larger than this down to this many images.
+CONTAMINATED_CAP = 12_000
+
+
+def contaminated(
+    images: ImageSet, normal_class: int, seed: int, contamination: float,
+    max_train: int = 0, max_test: int = 0, **_,
+) -> Task:
+    """IAEAD's unsupervised setting: pool both splits, keep every image of the normal class
+    and add int(n_normal * rho / (1 - rho)) anomalies drawn with the cell's seed; at most
+    CONTAMINATED_CAP images (or max_train, if smaller) drawn from that pool; train and
+    evaluate on the same set (evaluation on a seeded subset of max_test, if given).
+
+    Raises:
+        ValueError: for rho outside (0, 0.5), or a pool that would hold no anomaly or
+            needs more anomalies than the data has.
+    """
+    if not 0 < contamination < 0.5:
+        raise ValueError(
+            f"contamination {contamination!r} is not allowed for protocol 'contaminated'; "
+            "it must be in (0, 0.5), e.g. 0.05 .. 0.25 as IAEAD"
+        )
+    labels = np.concatenate([images.y_train, images.y_test])
+    normal = np.flatnonzero(labels == normal_class)
+    anomalous = np.flatnonzero(labels != normal_class)
+    wanted = int(len(normal) * contamination / (1 - contamination))
+    if wanted < 1 or wanted > len(anomalous):  # no anomaly (or no normal): nothing to detect
+        raise ValueError(
+            f"normal_class {normal_class} with contamination {contamination} needs "
+            f"{wanted} anomalies besides {len(normal)} normal images; the data has "
+            f"{len(anomalous)}" + (" (a pool without anomalies has nothing to detect)"
+                                   if wanted < 1 else "")
+        )
+    rng = np.random.default_rng(seed)
+    pool = np.sort(np.concatenate([normal, rng.choice(anomalous, wanted, replace=False)]))
+    limit = min(CONTAMINATED_CAP, max_train) if max_train else CONTAMINATED_CAP
+    if len(pool) > limit:
+        pool = np.sort(rng.choice(pool, limit, replace=False))
+    x = pooled(images, pool)
+    y = (labels[pool] != normal_class).astype(np.int64)
+    test_x, test_y = cap(x, y, max_test, seed)
+    return Task(train_x=x, test_x=test_x, test_y=test_y, train_y=y)
+
+
+def pooled(images: ImageSet, index: np.ndarray) -> np.ndarray:
+    """Rows of train and test stacked (train first), without copying the whole pool."""
+    n = len(images.x_train)
+    return np.concatenate([images.x_train[index[index < n]], images.x_test[index[index >= n] - n]])
+
+
+PROTOCOLS: dict[str, Callable[..., Task]] = {"one_class": one_class, "contaminated": contaminated}

@@ -2,6 +2,10 @@
 
 Data stays in one tensor on the device for the whole trial; batches are index slices of a
 seeded permutation, so no DataLoader, worker process or per-batch copy is involved.
+Images reach the model preprocessed as its paper does (trainables.preprocess); train_mse,
+test_mse_* and the recon_mse score are on that scale. Losses with trainer-owned state
+(iaead: centre and radius, trainables.svdd) get it as their ``state`` argument and the
+loop calls its after_step / after_epoch hooks.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,12 +23,14 @@ from torch import nn
 
 from study.cell import Cell
 from trainables.datasets import load_dataset
-from trainables.losses import LOSSES
-from trainables.metrics import auroc, detection_metrics
+from trainables.losses import LOSSES, loss_keywords
+from trainables.metrics import detection_metrics, test_figures
 from trainables.models import MODELS
 from trainables.optimizers import build_optimizer
+from trainables.preprocess import VALUE_RANGE, preprocess
 from trainables.protocols import PROTOCOLS, Task
 from trainables.scores import SCORES
+from trainables.svdd import LOSS_STATES, SvddState
 
 EVAL_BATCH = 1024  # images per forward pass at evaluation (memory, not results)
 
@@ -49,6 +55,8 @@ class Trial:
     test_x: torch.Tensor
     test_y: np.ndarray
     generator: torch.Generator
+    state: SvddState | None = None  # trainer-owned loss state (iaead)
+    batch_norm: bool = False  # the model normalises over the batch
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -58,11 +66,15 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def build_task(cell: Cell, data_root: str) -> Task:
-    """The dataset, split by the cell's protocol, capped by max_train/max_test."""
+    """The dataset, split by the cell's protocol, capped by max_train/max_test, and
+    preprocessed for the cell's model (a set used for both training and test, as in the
+    contaminated protocol, stays one array)."""
     if cell.protocol not in PROTOCOLS:
         raise KeyError(f"unknown protocol {cell.protocol!r}; choose from {sorted(PROTOCOLS)}")
+    if cell.model not in MODELS:
+        raise KeyError(f"unknown model {cell.model!r}; choose from {sorted(MODELS)}")
     images = load_dataset(cell.dataset, data_root, cell.params("dataset"))
-    return PROTOCOLS[cell.protocol](
+    task = PROTOCOLS[cell.protocol](
         images,
         normal_class=cell.normal_class,
         seed=cell.seed,
@@ -70,6 +82,9 @@ def build_task(cell: Cell, data_root: str) -> Task:
         max_train=cell.max_train,
         max_test=cell.max_test,
     )
+    train_x = preprocess(cell.model, task.train_x)
+    test_x = train_x if task.test_x is task.train_x else preprocess(cell.model, task.test_x)
+    return dataclasses.replace(task, train_x=train_x, test_x=test_x)
 
 
 def build_trial(cell: Cell, task: Task, device: torch.device) -> Trial:
@@ -84,15 +99,22 @@ def build_trial(cell: Cell, task: Task, device: torch.device) -> Trial:
         cell.optimizer, model.parameters(), cell.lr, cell.params("optimizer")
     )
     generator = torch.Generator(device="cpu").manual_seed(cell.seed)
+    loss_params = cell.params("loss")
+    state = LOSS_STATES[cell.loss](**loss_params) if cell.loss in LOSS_STATES else None
+    supplied = {"value_range": VALUE_RANGE[cell.model], "state": state}
+    loss_params |= {k: supplied[k] for k in loss_keywords(cell.loss)}
+    train_x = torch.tensor(task.train_x, device=device)
     return Trial(
         model=model,
-        loss_fn=functools.partial(LOSSES[cell.loss], **cell.params("loss")),
+        loss_fn=functools.partial(LOSSES[cell.loss], **loss_params),
         optimizer=optimizer,
         schedule=schedule,
-        train_x=torch.tensor(task.train_x, device=device),
-        test_x=torch.tensor(task.test_x, device=device),
+        train_x=train_x,
+        test_x=train_x if task.test_x is task.train_x else torch.tensor(task.test_x, device=device),
         test_y=task.test_y,
         generator=generator,
+        state=state,
+        batch_norm=any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()),
     )
 
 
@@ -106,6 +128,8 @@ def train_epoch(trial: Trial, batch_size: int, epoch: int) -> dict[str, float]:
     trial.model.train()
     n = len(trial.train_x)
     order = torch.randperm(n, generator=trial.generator).to(trial.train_x.device)
+    if trial.batch_norm and n > 1 and n % batch_size == 1:
+        n -= 1  # BatchNorm cannot normalise a last batch of one image: it sits this epoch out
     loss_sum = mse_sum = grad_sum = torch.zeros((), device=trial.train_x.device)
     steps = 0
     for start in range(0, n, batch_size):
@@ -117,6 +141,8 @@ def train_epoch(trial: Trial, batch_size: int, epoch: int) -> dict[str, float]:
         loss.backward()
         grad_sum = grad_sum + nn.utils.clip_grad_norm_(trial.model.parameters(), math.inf)
         trial.optimizer.step()
+        if trial.state is not None:
+            trial.state.after_step(out.z)
         with torch.no_grad():
             loss_sum = loss_sum + per_sample.sum()
             mse_sum = mse_sum + ((out.recon - batch) ** 2).flatten(1).mean(1).sum()
@@ -138,15 +164,19 @@ def score_test(trial: Trial, score: str) -> np.ndarray:
     """Anomaly scores of every test image, in evaluation mode."""
     if score not in SCORES:
         raise KeyError(f"unknown score {score!r}; choose from {sorted(SCORES)}")
+    center = embed_train(trial).mean(dim=0) if score == "latent_center" else None
     trial.model.eval()
-    center = None
-    if score == "latent_center":
-        center = torch.cat([trial.model.encode(b) for b in trial.train_x.split(EVAL_BATCH)])
-        center = center.mean(dim=0)
     parts = [
         SCORES[score](trial.model(batch), batch, center) for batch in trial.test_x.split(EVAL_BATCH)
     ]
     return torch.cat(parts).double().cpu().numpy()
+
+
+@torch.no_grad()
+def embed_train(trial: Trial) -> torch.Tensor:
+    """Embeddings of every training image, in evaluation mode."""
+    trial.model.eval()
+    return torch.cat([trial.model.encode(b) for b in trial.train_x.split(EVAL_BATCH)])
 
 
 @torch.no_grad()
@@ -174,6 +204,7 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
     task = build_task(cell, data_root)
     trial = build_trial(cell, task, dev)
     train_seconds, last, epochs_run, error, status = 0.0, {}, 0, "", "complete"
+    end_of_epoch(trial, 0)  # a warm-up of 0 epochs sets the SVDD centre before training
     for epoch in range(1, cell.epochs + 1):
         tick = time.perf_counter()
         try:
@@ -181,6 +212,7 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
         except Diverged as err:
             status, error = "diverged", str(err)
             break
+        end_of_epoch(trial, epoch)
         train_seconds += time.perf_counter() - tick
         epochs_run = epoch
         figures = evaluate(trial)
@@ -206,13 +238,12 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
     }
 
 
+def end_of_epoch(trial: Trial, epoch: int) -> None:
+    """The loss state's end-of-epoch hook (IAEAD: the centre after warm-up)."""
+    if trial.state is not None:
+        trial.state.after_epoch(epoch, lambda: embed_train(trial))
+
+
 def evaluate(trial: Trial) -> dict[str, float]:
     """Per-epoch test figures on the recon-MSE yardstick."""
-    errors = test_mse(trial)
-    normal, anomalous = errors[trial.test_y == 0], errors[trial.test_y == 1]
-    finite = bool(np.all(np.isfinite(errors)))
-    return {
-        "test_auroc": auroc(trial.test_y, errors) if finite else float("nan"),
-        "test_mse_normal": float(normal.mean()) if len(normal) else float("nan"),
-        "test_mse_anomalous": float(anomalous.mean()) if len(anomalous) else float("nan"),
-    }
+    return test_figures(test_mse(trial), trial.test_y)

@@ -1,0 +1,58 @@
+"""K cells trained as one vmapped stack equal K sequential runs, cell by cell."""
+
+import numpy as np
+import pytest
+
+from study.cell import Cell
+from trainables.stacked import stack_key, train_stack
+from trainables.train import train_cell
+
+
+def cells_for(**fixed):
+    base = dict(study="s", dataset="digits", normal_class=2, latent_dim=4, epochs=3,
+                batch_size=32) | fixed
+    return [Cell(**base, seed=s, lr=lr) for s in (0, 1) for lr in (0.001, 0.01)]
+
+
+def by_cell(records):
+    out: dict[str, list[dict]] = {}
+    for cell_id, record in records:
+        out.setdefault(cell_id, []).append(record)
+    return out
+
+
+@pytest.mark.parametrize("model, loss", [("cae", "mse"), ("cae", "lmse"), ("mlp_ae", "mse")])
+def test_stacked_training_equals_sequential_training(model, loss, tmp_path):
+    cells = cells_for(model=model, loss=loss, model_params='{"hidden":[16]}'
+                      if model == "mlp_ae" else "{}")
+    stacked = by_cell(train_stack(cells, data_root=str(tmp_path), device="cpu"))
+    for cell in cells:
+        sequential = list(train_cell(cell, data_root=str(tmp_path), device="cpu"))
+        mine = stacked[cell.cell_id]
+        assert [r["kind"] for r in mine] == [r["kind"] for r in sequential]
+        for a, b in zip(mine[:-1], sequential[:-1], strict=True):
+            for key in ("train_loss", "train_mse", "grad_norm", "test_auroc", "test_mse_normal"):
+                assert a[key] == pytest.approx(b[key], rel=2e-4, abs=1e-6), key
+        assert mine[-1]["status"] == sequential[-1]["status"] == "complete"
+        assert mine[-1]["auroc"] == pytest.approx(sequential[-1]["auroc"], abs=2e-3)
+        assert np.allclose(mine[-1]["scores"], sequential[-1]["scores"], rtol=1e-3, atol=1e-6)
+
+
+def test_a_diverging_cell_leaves_the_stack_and_the_others_complete(tmp_path):
+    good = Cell(study="s", dataset="digits", loss="lmse", epochs=2, latent_dim=4)
+    # The cells differ only in lr: an infinite lr makes one diverge in its first epoch.
+    bad = Cell(**{**good.to_dict(), "lr": float("inf")})
+    records = by_cell(train_stack([good, bad], data_root=str(tmp_path), device="cpu"))
+    assert [r["kind"] for r in records[bad.cell_id]] == ["final"]
+    assert records[bad.cell_id][-1]["status"] == "diverged"
+    assert "epoch 1" in records[bad.cell_id][-1]["error"]
+    assert records[good.cell_id][-1]["status"] == "complete"
+    assert len(records[good.cell_id]) == 3
+
+
+def test_stack_key_groups_only_cells_that_share_data_model_and_loss():
+    a = Cell(study="s", seed=0, lr=0.1)
+    assert stack_key(a) == stack_key(Cell(study="s", seed=5, lr=0.2))
+    assert stack_key(a) != stack_key(Cell(study="s", loss="lmse"))
+    assert stack_key(Cell(study="s", model="mlp_vae")) is None
+    assert stack_key(Cell(study="s", max_train=10)) is None

@@ -1,0 +1,207 @@
+"""Many cells in one model: K cells that share data, model and loss train at once.
+
+The K models keep their own parameter tensors (so one torch.optim optimizer with a param
+group per cell gives each its own lr, exactly as K sequential runs would); every step
+stacks them and runs one vmapped forward/backward (torch.func.functional_call + vmap), so
+the Python and kernel-launch overhead of a step is paid once for K cells. Each cell keeps
+its own seed: its own initial weights and its own batch order. Per-cell results equal
+sequential training up to float rounding (tests/test_stacked.py).
+
+Stackable cells differ only in seed and lr; the model has no batch norm and no sampling
+(cae, mlp_ae); the loss is deterministic; the data does not depend on the seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.func import functional_call, vmap
+
+from study.cell import Cell
+from trainables.losses import LOSSES
+from trainables.metrics import detection_metrics, test_figures
+from trainables.models import MODELS
+from trainables.optimizers import build_optimizer
+from trainables.train import EVAL_BATCH, build_task, pick_device
+
+STACKED_MODELS = ("cae", "mlp_ae")
+STACKED_LOSSES = ("mse", "mae", "l1", "msle", "lmse", "lamp")
+PER_CELL_FIELDS = ("seed", "lr")
+
+
+def stack_key(cell: Cell) -> tuple | None:
+    """Cells with equal keys can train as one stack; None: this cell trains alone."""
+    if cell.model not in STACKED_MODELS or cell.loss not in STACKED_LOSSES:
+        return None
+    if cell.protocol != "one_class" or cell.max_train or cell.max_test:
+        return None  # the training images would depend on the seed
+    shared = {k: v for k, v in cell.to_dict().items() if k not in PER_CELL_FIELDS}
+    return tuple(sorted(shared.items()))
+
+
+class Stack:
+    """K models' parameters, one optimizer, and the vmapped step over them."""
+
+    def __init__(self, cells: Sequence[Cell], image_shape: tuple, device: torch.device):
+        first = cells[0]
+        models = []
+        for cell in cells:
+            torch.manual_seed(cell.seed)  # the same initial weights as a sequential run
+            models.append(
+                MODELS[first.model](image_shape, first.latent_dim, **first.params("model"))
+            )
+        if any(True for _ in models[0].buffers()):
+            raise ValueError(f"model {first.model!r} has buffers (batch norm): cannot stack")
+        self.names = [name for name, _ in models[0].named_parameters()]
+        self.leaves = [
+            [p.detach().to(device).requires_grad_(True) for p in m.parameters()] for m in models
+        ]
+        self.skeleton = copy.deepcopy(models[0]).to("meta")
+        groups = [{"params": ps, "lr": c.lr} for ps, c in zip(self.leaves, cells, strict=True)]
+        self.optimizer, self.schedule = build_optimizer(
+            first.optimizer, groups, first.lr, first.params("optimizer")
+        )
+        self.loss_fn = functools.partial(LOSSES[first.loss], **first.params("loss"))
+
+    def stacked(self, active: Sequence[int]) -> dict[str, torch.Tensor]:
+        return {
+            name: torch.stack([self.leaves[k][i] for k in active])
+            for i, name in enumerate(self.names)
+        }
+
+    def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor):
+        out = functional_call(self.skeleton, params, (x,))
+        return out.recon, out.z
+
+    def step_values(self, params: dict[str, torch.Tensor], x: torch.Tensor):
+        out = functional_call(self.skeleton, params, (x,))
+        per_sample = self.loss_fn(out, x)
+        return per_sample, ((out.recon - x) ** 2).flatten(1).mean(dim=1)
+
+    def grad_norms(self, active: Sequence[int]) -> torch.Tensor:
+        """Each active cell's total gradient 2-norm, [len(active)], in one op per parameter
+        (a loop over cells would cost K times the kernel launches)."""
+        squares = [
+            torch.stack([self.leaves[k][i].grad for k in active]).flatten(1).square().sum(1)
+            for i in range(len(self.names))
+        ]
+        return torch.stack(squares).sum(dim=0).sqrt()
+
+
+def train_stack_epoch(
+    stack: Stack, x: torch.Tensor, active: list[int], orders: torch.Tensor, batch_size: int
+) -> dict[str, torch.Tensor]:
+    """One epoch for the active cells; per-cell sums as tensors [len(active)]."""
+    n = x.shape[0]
+    k = len(active)
+    loss_sum = torch.zeros(k, device=x.device)
+    mse_sum = torch.zeros(k, device=x.device)
+    grad_sum = torch.zeros(k, device=x.device)
+    steps = 0
+    for start in range(0, n, batch_size):
+        batch = x[orders[:, start : start + batch_size]]  # [K, b, C, H, W]
+        per_sample, mse = vmap(stack.step_values)(stack.stacked(active), batch)
+        stack.optimizer.zero_grad(set_to_none=True)
+        per_sample.mean(dim=1).sum().backward()  # cells are independent: grads stay per cell
+        grad_sum += stack.grad_norms(active)
+        stack.optimizer.step()
+        loss_sum += per_sample.detach().sum(dim=1)
+        mse_sum += mse.detach().sum(dim=1)
+        steps += 1
+    if stack.schedule is not None:
+        stack.schedule.step()
+    return {"train_loss": loss_sum / n, "train_mse": mse_sum / n, "grad_norm": grad_sum / steps}
+
+
+@torch.no_grad()
+def stacked_errors(stack: Stack, active: list[int], test_x: torch.Tensor) -> np.ndarray:
+    """Per-cell, per-image reconstruction MSE on the test set: [len(active), M]."""
+    params = stack.stacked(active)
+    parts = []
+    for chunk in test_x.split(EVAL_BATCH):
+        recon, _ = vmap(stack.forward, in_dims=(0, None))(params, chunk)
+        parts.append(((recon - chunk) ** 2).flatten(2).mean(dim=2))
+    return torch.cat(parts, dim=1).double().cpu().numpy()
+
+
+def train_stack(
+    cells: Sequence[Cell], data_root: str = "~/.cache/adstudy", device: str = "auto"
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Trains stackable cells together; yields (cell_id, record) as train_cell would:
+    every cell's epoch records and then its final record (score: recon_mse only).
+
+    Raises:
+        ValueError: if the cells do not share one stack key or need another score.
+    """
+    keys = {stack_key(c) for c in cells}
+    if None in keys or len(keys) != 1 or any(c.score != "recon_mse" for c in cells):
+        raise ValueError("cells differ in more than seed and lr, or cannot be stacked")
+    started = time.perf_counter()
+    dev = pick_device(device)
+    task = build_task(cells[0], data_root)
+    x = torch.tensor(task.train_x, device=dev)
+    test_x = torch.tensor(task.test_x, device=dev)
+    stack = Stack(cells, tuple(task.train_x.shape[1:]), dev)
+    generators = [torch.Generator().manual_seed(c.seed) for c in cells]
+    active = list(range(len(cells)))
+    last: list[dict[str, float]] = [{} for _ in cells]
+    train_seconds = 0.0
+    for epoch in range(1, cells[0].epochs + 1):
+        tick = time.perf_counter()
+        orders = torch.stack([torch.randperm(len(x), generator=generators[k]) for k in active])
+        sums = train_stack_epoch(stack, x, active, orders.to(dev), cells[0].batch_size)
+        train_seconds += time.perf_counter() - tick
+        values = {name: t.cpu().tolist() for name, t in sums.items()}
+        finite = [math.isfinite(v) for v in values["train_loss"]]
+        for j, k in enumerate(active):
+            if not finite[j]:
+                error = f"non-finite train loss ({values['train_loss'][j]}) at epoch {epoch}"
+                yield cells[k].cell_id, final_record(cells[k], "diverged", error, last[k], epoch - 1)
+        active_now = [k for j, k in enumerate(active) if finite[j]]
+        rows = [{name: values[name][j] for name in values} for j in range(len(active)) if finite[j]]
+        active = active_now
+        if not active:
+            return
+        errors = stacked_errors(stack, active, test_x)
+        wall = time.perf_counter() - started
+        for j, k in enumerate(active):
+            last[k] = rows[j]
+            figures = test_figures(errors[j], task.test_y)
+            yield cells[k].cell_id, {"kind": "epoch", "epoch": epoch, **rows[j], **figures,
+                                     "wall_s": wall}
+    errors = stacked_errors(stack, active, test_x)
+    samples_per_s = len(x) * cells[0].epochs * len(active) / max(train_seconds, 1e-9)
+    for j, k in enumerate(active):
+        record = final_record(cells[k], "complete", "", last[k], cells[0].epochs)
+        record |= detection_metrics(task.test_y, errors[j])
+        record |= {"scores": errors[j], "labels": task.test_y, "device": device_name(dev),
+                   "train_samples_per_s": samples_per_s / len(active),
+                   "wall_s": time.perf_counter() - started}
+        yield cells[k].cell_id, record
+
+
+def device_name(dev: torch.device) -> str:
+    return str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+
+
+def final_record(cell: Cell, status: str, error: str, last: dict, epochs_run: int) -> dict:
+    return {
+        "kind": "final",
+        "status": status,
+        "error": error,
+        "auroc": None,
+        "aupr_in": None,
+        "aupr_out": None,
+        "final_train_loss": last.get("train_loss"),
+        "final_train_mse": last.get("train_mse"),
+        "epochs_run": epochs_run,
+        "scores": np.zeros(0),
+        "labels": np.zeros(0, np.int64),
+    }
