@@ -29,3 +29,15 @@ lint: setup
 
 clean:
 	rm -rf results report
+
+# The paper presets' smoke companions (configs/*_smoke.yaml: the presets' axes at a scale
+# 2 CPU cores run in minutes each; about 40 min in all), each through `adstudy submit`,
+# then a report per study and the loss landscape of LAMP's batch-size smoke for digit 0.
+# docs/reproduction.md holds what they measured beside the papers' numbers.
+REPRO_SMOKES := $(sort $(basename $(notdir $(wildcard configs/lmse_*_smoke.yaml \
+	configs/lamp_*_smoke.yaml configs/iaead_*_smoke.yaml configs/ae_vs_vae*_smoke.yaml))))
+.PHONY: reproduce-smoke
+reproduce-smoke: setup
+	for s in $(REPRO_SMOKES); do $(VENV)/bin/adstudy submit configs/$$s.yaml || exit 1; done
+	for s in $(REPRO_SMOKES); do $(VENV)/bin/adstudy report $$s || exit 1; done
+	$(VENV)/bin/adstudy landscape lamp_batch_size_smoke --where "normal_class = 0"

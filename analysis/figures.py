@@ -1,7 +1,12 @@
-"""PNG figures for reports (matplotlib, no display needed)."""
+"""PNG figures for reports (matplotlib, Agg backend: no display needed).
+
+Every figure takes the records of a statistic and a path, writes the PNG and returns
+the path. Colours are fixed per label (sorted), so one loss has one colour everywhere.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,36 +15,168 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 9})
 
 PANELS = (
-    ("loss", "objective (train_loss)"),
-    ("mse", "common scale (train_mse)"),
+    ("loss_mean", "loss_std", "objective (train_loss)", True),
+    ("mse_mean", "mse_std", "common scale (train_mse)", True),
+    ("mse_cv", None, "CV of train_mse across cells", False),
 )
 
 
-def loss_bands(convergence: list[dict[str, Any]], path: Path) -> Path:
-    """Mean +/- std across cells per epoch, one line per loss, one row per dataset:
-    the objective on the left, the common-scale MSE on the right."""
-    datasets = sorted({r["dataset"] for r in convergence})
-    fig, axes = plt.subplots(
-        len(datasets), 2, figsize=(11, 3.6 * len(datasets)), squeeze=False, layout="constrained"
-    )
-    for row, dataset in enumerate(datasets):
-        for col, (prefix, title) in enumerate(PANELS):
-            ax = axes[row][col]
-            for loss in sorted({r["loss"] for r in convergence if r["dataset"] == dataset}):
-                sel = [r for r in convergence if r["dataset"] == dataset and r["loss"] == loss]
-                epochs = np.array([r["epoch"] for r in sel])
-                mean = np.array([r[f"{prefix}_mean"] for r in sel], dtype=float)
-                std = np.nan_to_num(np.array([r[f"{prefix}_std"] for r in sel], dtype=float))
-                (line,) = ax.plot(epochs, mean, label=f"{loss} (n={sel[0]['n_cells']})")
-                ax.fill_between(epochs, mean - std, mean + std, alpha=0.2, color=line.get_color())
-            ax.set_title(f"{dataset}: {title}")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("mean ± std across cells")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+def palette(labels: Sequence[str]) -> dict[str, Any]:
+    """A fixed colour per label (tab10 order over the sorted labels)."""
+    unique = sorted(set(labels))
+    cmap = plt.get_cmap("tab10" if len(unique) <= 10 else "tab20")
+    return {label: cmap(i % cmap.N) for i, label in enumerate(unique)}
+
+
+def line_label(record: dict[str, Any], models: set[str]) -> str:
+    """'loss', or 'loss · model' when the records span several models."""
+    return record["loss"] if len(models) < 2 else f"{record['loss']} · {record['model']}"
+
+
+def _plain_log_ticks(ax) -> None:
+    """Decimal tick labels (0.05, not 5×10⁻²) on a log axis."""
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(fmt)
+    # label the 2x and 5x minor ticks too, so a band spanning less than a decade is readable
+    ax.yaxis.set_minor_formatter(
+        FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
+
+
+def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def loss_bands(convergence: list[dict[str, Any]], path: Path) -> Path:
+    """Per dataset: mean ± std across cells per epoch of the objective and of train_mse
+    (log scale), and the CV of train_mse; one line per loss."""
+    datasets = sorted({r["dataset"] for r in convergence})
+    models = {r["model"] for r in convergence}
+    colours = palette([line_label(r, models) for r in convergence])
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(16, 3.8 * len(datasets)),
+                             squeeze=False, layout="constrained")
+    for row, dataset in enumerate(datasets):
+        mine = [r for r in convergence if r["dataset"] == dataset]
+        for col, (mean_key, std_key, title, log) in enumerate(PANELS):
+            ax = axes[row][col]
+            for label in sorted({line_label(r, models) for r in mine}):
+                sel = [r for r in mine if line_label(r, models) == label]
+                epochs = np.array([r["epoch"] for r in sel])
+                mean = np.array([r[mean_key] for r in sel], dtype=float)
+                ax.plot(epochs, mean, color=colours[label], lw=2,
+                        label=f"{label} (n={max(r['n_cells'] for r in sel)})")
+                if std_key:
+                    std = np.nan_to_num(np.array([r[std_key] for r in sel], dtype=float))
+                    low = np.maximum(mean - std, mean * 0.05) if log else mean - std
+                    ax.fill_between(epochs, low, mean + std, alpha=0.2, color=colours[label])
+            ax.set_yscale("log" if log else "linear")
+            if log:
+                _plain_log_ticks(ax)
+            ax.set_title(f"{dataset}: {title}")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("mean ± std across cells" if std_key else "std / mean")
+            ax.grid(alpha=0.3, which="both")
+        # one legend per dataset, outside the panels, so no line is hidden under it
+        axes[row][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    return _save(fig, path)
+
+
+def delta_distributions(
+    pairs: list[dict[str, Any]], baseline: str, metric: str, group: str, path: Path
+) -> Path:
+    """One panel per compared value (rows) and dataset (columns): the paired deltas per
+    group as boxes with every pair as a dot, 'all' pooled at the left; 0 dashed."""
+    values = sorted({p["value"] for p in pairs})
+    datasets = sorted({p["dataset"] for p in pairs})
+    fig, axes = plt.subplots(len(values), len(datasets),
+                             figsize=(max(7, 6.5 * len(datasets)), 3.4 * len(values)),
+                             squeeze=False, layout="constrained")
+    rng = np.random.default_rng(0)  # jitter only
+    for (row, value), (col, dataset) in ((r, c) for r in enumerate(values)
+                                         for c in enumerate(datasets)):
+        ax = axes[row][col]
+        mine = [p for p in pairs if (p["dataset"], p["value"]) == (dataset, value)]
+        if not mine:
+            ax.set_axis_off()
+            continue
+        groups = sorted({p[group] for p in mine}, key=lambda g: (str(type(g)), g))
+        data = [[p["delta"] for p in mine]] + [[p["delta"] for p in mine if p[group] == g]
+                                               for g in groups]
+        ax.boxplot(data, widths=0.55, showfliers=False, medianprops={"color": "black"})
+        for i, deltas in enumerate(data, start=1):
+            x = i + rng.uniform(-0.18, 0.18, len(deltas))
+            ax.scatter(x, deltas, s=12, alpha=0.6, color="tab:red" if i == 1 else "tab:blue")
+        ax.axhline(0, color="grey", ls="--", lw=1)
+        ax.set_xticks(range(1, len(data) + 1), ["all"] + [str(g) for g in groups])
+        ax.set_xlabel(group)
+        ax.set_ylabel(f"Δ {metric}")
+        ax.set_title(f"{dataset}: {value} − {baseline}, {len(mine)} pairs")
+        ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
+def auroc_curves(curves: list[dict[str, Any]], traces: list[dict[str, Any]], path: Path) -> Path:
+    """Per dataset: test AUROC per epoch, mean ± std across cells per loss (thick) and a
+    few single trials (thin), as IAEAD fig. 3."""
+    datasets = sorted({r["dataset"] for r in curves})
+    models = {r["model"] for r in curves}
+    colours = palette([line_label(r, models) for r in curves])
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets) + 3, 4.2),
+                             squeeze=False, layout="constrained")
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        for r_id in sorted({(line_label(t, models), t["cell_id"]) for t in traces
+                            if t["dataset"] == dataset}):
+            sel = [t for t in traces if (line_label(t, models), t["cell_id"]) == r_id]
+            ax.plot([t["epoch"] for t in sel], [t["test_auroc"] for t in sel],
+                    color=colours[r_id[0]], lw=0.7, alpha=0.35)
+        for label in sorted({line_label(r, models) for r in curves if r["dataset"] == dataset}):
+            sel = [r for r in curves if r["dataset"] == dataset and line_label(r, models) == label]
+            epochs = np.array([r["epoch"] for r in sel])
+            mean = np.array([r["auroc_mean"] for r in sel], dtype=float)
+            std = np.nan_to_num(np.array([r["auroc_std"] for r in sel], dtype=float))
+            ax.plot(epochs, mean, color=colours[label], lw=2.5,
+                    label=f"{label} mean ± std (n={max(r['n_cells'] for r in sel)})")
+            ax.fill_between(epochs, mean - std, mean + std, color=colours[label], alpha=0.15)
+        ax.set_title(f"{dataset}: test AUROC per epoch (thin: single trials)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("AUROC")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    return _save(fig, path)
+
+
+def seed_scatter(pairs: list[dict[str, Any]], baseline: str, path: Path) -> Path:
+    """Per dataset: each configuration's AUROC std across seeds, baseline (x) against the
+    other loss (y); points under the diagonal are steadier than the baseline."""
+    datasets = sorted({p["dataset"] for p in pairs})
+    colours = palette([p["value"] for p in pairs] + [baseline])
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 5),
+                             squeeze=False, layout="constrained")
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        mine = [p for p in pairs if p["dataset"] == dataset]
+        values = [v for p in mine for v in (p["base"], p["other"])]
+        floor = min([v for v in values if v > 0] or [1e-4]) / 2  # std 0 drawn at the floor
+        for value in sorted({p["value"] for p in mine}):
+            sel = [p for p in mine if p["value"] == value]
+            ax.scatter([max(p["base"], floor) for p in sel], [max(p["other"], floor) for p in sel],
+                       s=22, alpha=0.75, color=colours[value],
+                       label=f"{value} ({len(sel)} configurations)")
+        top = max(values + [floor * 4]) * 1.5
+        ax.plot([floor, top], [floor, top], color="grey", ls="--", lw=1, label="equal")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(floor * 0.8, top)
+        ax.set_ylim(floor * 0.8, top)
+        ax.set_xlabel(f"{baseline}: AUROC std across seeds")
+        ax.set_ylabel("other loss: AUROC std across seeds")
+        ax.set_title(f"{dataset}: seed stability per configuration (log)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(fig, path)

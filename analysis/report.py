@@ -1,67 +1,117 @@
-"""The study report: report/<study>/report.md with tables and figures."""
+"""The study report: <out>/<studies>/report.md and report.html with tables and figures.
+
+``report.md`` links the PNG figures beside it; ``report.html`` is one self-contained page
+(figures embedded as data URIs) that can be mailed or archived alone.
+"""
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from analysis import figures, stats
-from analysis.views import connect
+from analysis import sections
+from analysis.deltas import axis_values
+from analysis.document import Block, Heading, Table, Text, markdown_table, to_html, to_markdown
+from analysis.queries import PAPER_TABLES
+from analysis.views import connect, rows
 
+__all__ = ["FORMATS", "build_report", "markdown_table"]
 
-def markdown_table(records: list[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A GitHub-flavoured Markdown table; floats to 4 significant digits."""
-    if not records:
-        return "_no rows_\n"
-    columns = list(columns or records[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for record in records:
-        lines.append("| " + " | ".join(_cell(record.get(c)) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
+FORMATS = ("md", "html")
 
+SECTIONS = (
+    sections.claims_section, sections.trials_section, sections.convergence_section,
+    sections.deltas_section, sections.seed_section, sections.auroc_epochs_section,
+    sections.bestof_section,
+)
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
+# When a paper table is worth showing in a report (it is always reachable as a query).
+SHOWN_WHEN = {
+    "lamp_table1": "count(DISTINCT batch_size) > 1 OR bool_or(loss = 'lamp')",
+    "lamp_table2": "bool_or(loss = 'lamp')",
+    "iaead_table3": "bool_or(protocol = 'contaminated')",
+    "aevae_outcomes": "bool_or(dataset = 'lines2x2')",
+}
 
 
 def build_report(
-    studies: Sequence[str], results: str = "results", out: str = "report", baseline: str = "mse"
+    studies: Sequence[str], results: str = "results", out: str = "report",
+    baseline: str = "mse", format: Sequence[str] = FORMATS, last: int = 5,  # noqa: A002
 ) -> Path:
-    """Writes the report of one or more studies and returns the Markdown file's path."""
+    """Writes the report of one or more studies.
+
+    Args:
+        studies: study names under ``results``.
+        results: the results root (local path or URI).
+        out: the report root; the report goes to <out>/<study+study...>/.
+        baseline: the loss every other loss is compared against.
+        format: any of "md", "html".
+        last: epochs at the end of training used for oscillation statistics.
+    Returns:
+        The path of report.md, or of report.html when Markdown was not asked for.
+    Raises:
+        ValueError: for an unknown format; FileNotFoundError for an unknown study.
+    """
+    unknown = [f for f in format if f not in FORMATS]
+    if unknown or not format:
+        raise ValueError(f"unknown report format {unknown[:1] or format!r}; choose from "
+                         f"{list(FORMATS)}")
     con = connect(results, studies)
     folder = Path(out) / "+".join(studies)
     folder.mkdir(parents=True, exist_ok=True)
-    overview = stats.rows(
-        con,
-        "SELECT study, loss_label AS loss, status, count(*) AS n_cells, avg(auroc) AS mean_auroc "
-        "FROM trials GROUP BY ALL ORDER BY study, loss, status",
-    )
-    convergence = stats.convergence(con)
-    deltas = stats.paired_deltas(con, baseline)
-    sections = [
-        f"# Report: {', '.join(studies)}\n",
-        f"Generated {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC} from `{results}`.\n",
-        "## Trials\n",
-        markdown_table(overview),
-        "## Convergence variance per loss and epoch\n",
-        "Across complete cells (hyperparameters and seeds pooled). `loss_*` is each loss's own "
-        "objective; `mse_*` is the common scale on which losses can be compared.\n",
+    cli = " ".join([f"--results {results}", *(f"--study {s}" for s in studies)])
+    ctx = sections.Context(folder, baseline, last=last, cli=cli,
+                           has_baseline=baseline in axis_values(con))
+    blocks = header(con, studies, results, ctx)
+    for section in SECTIONS:
+        blocks += section(con, ctx)
+    blocks += paper_tables(con, ctx)
+    paths = {}
+    if "md" in format:
+        paths["md"] = folder / "report.md"
+        paths["md"].write_text(to_markdown(blocks))
+    if "html" in format:
+        paths["html"] = folder / "report.html"
+        paths["html"].write_text(to_html(blocks, f"adstudy report: {', '.join(studies)}"))
+    return paths.get("md", paths.get("html"))
+
+
+def header(con, studies: Sequence[str], results: str, ctx: sections.Context) -> list[Block]:
+    """Title, provenance (code versions, git sha) and what every number carries."""
+    provenance = rows(con, """
+        SELECT study, count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
+               string_agg(DISTINCT adstudy_version, ' ') AS adstudy,
+               string_agg(DISTINCT nullif(git_sha, ''), ' ') AS git_sha,
+               string_agg(DISTINCT torch_version, ' ') AS torch,
+               string_agg(DISTINCT ray_version, ' ') AS ray,
+               min(started_at) AS first_started, max(finished_at) AS last_finished
+        FROM trials GROUP BY study ORDER BY study""")
+    now = datetime.datetime.now(datetime.UTC)
+    return [
+        Heading(f"Report: {', '.join(studies)}", 1),
+        Text(f"Generated {now:%Y-%m-%d %H:%M UTC} from `{results}`. Baseline {ctx.axis}: "
+             f"`{ctx.baseline}`. Every table carries its evidence: n cells (trials) and n "
+             "seeds; comparisons also n pairs, a 95% CI and a p-value. Each section names the "
+             "`adstudy sql` query that reproduces it."),
+        Table(provenance, caption="Provenance"),
     ]
-    if convergence:
-        png = figures.loss_bands(convergence, folder / "loss_bands.png")
-        sections.append(f"![loss bands per epoch]({png.name})\n")
-    sections.append(markdown_table(convergence))
-    sections += [
-        f"## AUROC deltas against {baseline}\n",
-        "Pairs of complete trials equal on every field but the loss; delta = loss - baseline.\n",
-        markdown_table(stats.delta_summary(deltas)),
-        "### Trials without a pair\n",
-        markdown_table(stats.unpaired(con, baseline)),
-    ]
-    path = folder / "report.md"
-    path.write_text("\n".join(sections))
-    return path
+
+
+def paper_tables(con, ctx: sections.Context) -> list[Block]:
+    """The paper-format tables that apply to these trials; the others are named."""
+    blocks: list[Block] = [Heading("Paper-format tables")]
+    skipped = []
+    for name, make in PAPER_TABLES.items():
+        when = SHOWN_WHEN.get(name, "true")
+        shown = rows(con, f"SELECT coalesce({when}, false) AS ok FROM trials")[0]["ok"]
+        table = make(con) if shown else None
+        if table is None or not table.records:
+            skipped.append(name)
+            continue
+        blocks += [Heading(table.title, 3), Table(table.records, caption=table.note),
+                   sections.reproduce(ctx, name)]
+    if skipped:
+        blocks.append(Text("Not shown (these trials lack what they need; each is still a "
+                           f"named query): {', '.join(skipped)}."))
+    return blocks

@@ -1,110 +1,163 @@
-"""Statistics over the stored tables: convergence variance and paired metric deltas."""
+"""Pure statistics on numbers: bootstrap CIs, paired tests, proportions, multiplicity.
+
+Every function takes plain sequences and returns plain floats or dicts, so each can be
+checked against numpy/scipy on the same numbers. ``rows`` is re-exported for callers
+that query through this module.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import math
+from collections.abc import Callable, Sequence
 
-from study.cell import CELL_FIELDS
+import numpy as np
+from scipy import stats as sps
 
+from analysis.views import rows
 
-def rows(con, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """A query's result as a list of dicts (column name -> value)."""
-    cursor = con.execute(sql, list(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+__all__ = [
+    "ALPHA", "bootstrap_ci", "holm", "mcnemar_p", "paired_summary", "pitman_morgan",
+    "rows", "std_ratio_ci", "wilcoxon_p", "wilson_ci",
+]
 
-
-CONVERGENCE_SQL = """
-SELECT t.dataset, t.loss_label AS loss, e.epoch,
-       count(*) AS n_cells,
-       avg(e.train_loss) AS loss_mean, stddev_samp(e.train_loss) AS loss_std,
-       stddev_samp(e.train_loss) / nullif(abs(avg(e.train_loss)), 0) AS loss_cv,
-       avg(e.train_mse) AS mse_mean, stddev_samp(e.train_mse) AS mse_std,
-       stddev_samp(e.train_mse) / nullif(abs(avg(e.train_mse)), 0) AS mse_cv
-FROM epochs e JOIN trials t USING (study, cell_id)
-WHERE t.status = 'complete'
-GROUP BY ALL
-ORDER BY t.dataset, loss, e.epoch
-"""
+ALPHA = 0.05  # every verdict is at the 5% level
+N_BOOT = 4000  # bootstrap resamples; percentile CIs are stable to ~0.002 at this count
+SEED = 0  # fixed, so a report is reproducible to the digit
+TIE = 1e-9  # |delta| at or below this is a tie (AUROC is a ratio of counts)
 
 
-def convergence(con) -> list[dict[str, Any]]:
-    """Per (dataset, loss, epoch): mean, std and CV of the objective and of train_mse
-    across every complete cell (hyperparameters and seeds pooled)."""
-    return rows(con, CONVERGENCE_SQL)
+def bootstrap_ci(
+    x: Sequence[float], stat: Callable[[np.ndarray], np.ndarray] | None = None,
+    level: float = 0.95, n_boot: int = N_BOOT, seed: int = SEED,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of a statistic of one sample.
 
-
-def pairing_key(axis: str) -> list[str]:
-    """Fields two trials must share to be a pair that differs only in ``axis``."""
-    drop = {axis, f"{axis}_params"} if axis in ("loss", "model") else {axis}
-    return [f for f in CELL_FIELDS if f not in drop]
-
-
-def label_column(axis: str) -> str:
-    return f"{axis}_label" if axis in ("loss", "model") else axis
-
-
-def paired_deltas(
-    con, baseline: str, axis: str = "loss", metric: str = "auroc"
-) -> list[dict[str, Any]]:
-    """Every pair (other, baseline) of complete trials equal on all fields but ``axis``.
-
-    Returns rows with the pair's shared fields, ``value`` (the other's label) and
-    ``delta`` = other's metric - baseline's metric.
+    Args:
+        x: the sample (e.g. paired deltas).
+        stat: maps a [resamples, n] array to [resamples]; default the mean over axis 1.
+        level: coverage of the interval.
+        n_boot: number of resamples.
+        seed: the resampling seed.
+    Returns:
+        (low, high); (nan, nan) for an empty sample.
     """
-    label = label_column(axis)
-    key = ", ".join(pairing_key(axis))
-    return rows(
-        con,
-        f"""
-        WITH t AS (SELECT * FROM trials WHERE status = 'complete' AND {metric} IS NOT NULL)
-        SELECT o.{label} AS value, o.dataset, o.normal_class, o.cell_id,
-               o.{metric} - b.{metric} AS delta
-        FROM t o JOIN t b USING ({key})
-        WHERE CAST(b.{label} AS VARCHAR) = ? AND CAST(o.{label} AS VARCHAR) <> ?
-        ORDER BY value, o.dataset, o.normal_class
-        """,
-        [baseline, baseline],
-    )
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return math.nan, math.nan
+    stat = stat or (lambda a: a.mean(axis=1))
+    rng = np.random.default_rng(seed)
+    values = []
+    for start in range(0, n_boot, 500):  # chunks keep memory at 500 x n
+        idx = rng.integers(0, len(x), size=(min(500, n_boot - start), len(x)))
+        values.append(stat(x[idx]))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(np.concatenate(values), [tail, 100 - tail])
+    return float(low), float(high)
 
 
-def unpaired(con, baseline: str, axis: str = "loss") -> list[dict[str, Any]]:
-    """Trials (any status) with no complete partner at the baseline, or the baseline's
-    trials with no partner: reported, never silently dropped."""
-    label = label_column(axis)
-    key = " AND ".join(f"o.{f} IS NOT DISTINCT FROM b.{f}" for f in pairing_key(axis))
-    return rows(
-        con,
-        f"""
-        SELECT o.{label} AS value, o.status, count(*) AS n
-        FROM trials o
-        WHERE NOT EXISTS (
-            SELECT 1 FROM trials b
-            WHERE {key} AND b.status = 'complete' AND o.status = 'complete'
-              AND (CAST(b.{label} AS VARCHAR) = ?) <> (CAST(o.{label} AS VARCHAR) = ?))
-        GROUP BY ALL ORDER BY value, o.status
-        """,
-        [baseline, baseline],
-    )
+def wilcoxon_p(deltas: Sequence[float], tie: float = TIE) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired deltas (ties dropped, as Wilcoxon did).
+
+    Returns 1.0 when every delta is a tie (no evidence of any difference) and nan for
+    an empty sample.
+    """
+    x = np.asarray(deltas, dtype=float)
+    if len(x) == 0:
+        return math.nan
+    x = np.where(np.abs(x) <= tie, 0.0, x)
+    if not np.any(x):
+        return 1.0
+    return float(sps.wilcoxon(x, zero_method="wilcox").pvalue)
 
 
-def delta_summary(deltas: list[dict[str, Any]], tie: float = 1e-9) -> list[dict[str, Any]]:
-    """Per compared value: n pairs, mean and median delta, wins/ties/losses."""
-    import numpy as np
+def paired_summary(deltas: Sequence[float], tie: float = TIE) -> dict[str, float | int]:
+    """n, mean and median delta, bootstrap 95% CI of the mean, Wilcoxon p, win/tie/loss."""
+    x = np.asarray(deltas, dtype=float)
+    low, high = bootstrap_ci(x)
+    wins, losses = int((x > tie).sum()), int((x < -tie).sum())
+    return {
+        "n_pairs": len(x),
+        "mean_delta": float(x.mean()) if len(x) else math.nan,
+        "median_delta": float(np.median(x)) if len(x) else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+        "p": wilcoxon_p(x, tie),
+        "wins": wins,
+        "ties": len(x) - wins - losses,
+        "losses": losses,
+        "win_rate": wins / len(x) if len(x) else math.nan,
+    }
 
-    out = []
-    for value in sorted({d["value"] for d in deltas}):
-        x = np.array([d["delta"] for d in deltas if d["value"] == value], dtype=float)
-        out.append(
-            {
-                "value": value,
-                "n_pairs": len(x),
-                "mean_delta": float(x.mean()),
-                "median_delta": float(np.median(x)),
-                "wins": int((x > tie).sum()),
-                "ties": int((abs(x) <= tie).sum()),
-                "losses": int((x < -tie).sum()),
-            }
-        )
-    return out
+
+def pitman_morgan(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Pitman-Morgan test of equal variances in paired samples.
+
+    var(x) = var(y) exactly when x+y and x-y are uncorrelated; r is tested with a t
+    statistic on n-2 degrees of freedom.
+    Returns:
+        (std(y) / std(x), two-sided p); p is nan under 3 pairs, 1.0 when x == y.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    sx, sy = (float(np.std(v, ddof=1)) if len(v) > 1 else math.nan for v in (x, y))
+    ratio = sy / sx if sx > 0 else math.nan
+    if len(x) < 3:
+        return ratio, math.nan
+    s, d = x + y, x - y
+    scale = 1e-9 * (np.abs(x).max() + np.abs(y).max())  # rounding, relative to the data
+    if np.ptp(d) <= scale or np.ptp(s) <= scale:  # y = x + c or y = c - x: equal variances
+        return ratio, 1.0
+    r = float(np.corrcoef(s, d)[0, 1])
+    if abs(r) >= 1:
+        return ratio, 0.0
+    t = r * math.sqrt((len(x) - 2) / (1 - r * r))
+    return ratio, float(2 * sps.t.sf(abs(t), len(x) - 2))
+
+
+def std_ratio_ci(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Bootstrap 95% CI of std(y) / std(x), resampling pairs together."""
+    xy = np.stack([np.asarray(x, float), np.asarray(y, float)], axis=1)
+    if len(xy) < 3:
+        return math.nan, math.nan
+    index = np.arange(len(xy), dtype=float)
+
+    def ratio(idx: np.ndarray) -> np.ndarray:
+        sample = xy[idx.astype(int)]  # [resamples, n, 2]
+        sd = sample.std(axis=1, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return sd[:, 1] / sd[:, 0]
+
+    low, high = bootstrap_ci(index, stat=ratio)
+    return low, high
+
+
+def wilson_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n; (nan, nan) when n is 0."""
+    if n == 0:
+        return math.nan, math.nan
+    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # the exact ends for k = 0 and k = n (the formula leaves rounding dust there)
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+
+
+def mcnemar_p(only_baseline: int, only_other: int) -> float:
+    """Exact McNemar p for paired binary outcomes (discordant pair counts)."""
+    n = only_baseline + only_other
+    if n == 0:
+        return 1.0
+    return float(sps.binomtest(only_other, n, 0.5).pvalue)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values (nan stays nan and is not counted)."""
+    p = np.asarray(pvalues, dtype=float)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="stable")]
+    adjusted = np.full(len(p), math.nan)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()

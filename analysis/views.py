@@ -1,66 +1,145 @@
-"""DuckDB views ``trials``, ``epochs`` and ``scores`` over one or many stored studies."""
+"""DuckDB views ``trials``, ``epochs`` and ``scores`` over one or many stored studies.
+
+A local results root is read with ``read_parquet(..., union_by_name = true)``; a URI
+(s3://, gs://, file://, anything ``pyarrow.fs`` understands) is read through pyarrow
+datasets with the explicit schema of ``study.schema``, registered in DuckDB.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 
+from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS
 from study.schema import TABLES
 from study.store import resolve
 
 
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+    """A query's result as a list of dicts (column name -> value)."""
+    cursor = con.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
 def study_names(results: str) -> list[str]:
-    """Every study folder under a local results root."""
-    _, root = resolve(results)
-    if not os.path.isdir(root):
-        return []
-    return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    """Every study folder under a results root (local path or URI)."""
+    fs, root = resolve(results)
+    infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    return sorted(
+        i.base_name for i in infos if i.type == pafs.FileType.Directory and i.base_name[0] != "."
+    )
 
 
 def connect(results: str = "results", studies: Sequence[str] | None = None):
     """An in-memory DuckDB connection with the three views over the chosen studies.
 
     Args:
-        results: the results root.
+        results: the results root, a local path or a URI.
         studies: study names to include; None or empty means every study found.
+    Returns:
+        A DuckDB connection with views ``trials``, ``epochs`` and ``scores``.
     Raises:
         FileNotFoundError: when a named study is not in the results root.
     """
-    _, root = resolve(results)
+    fs, root = resolve(results)
     available = study_names(results)
     chosen = list(studies) if studies else available
     missing = [s for s in chosen if s not in available]
     if missing:
         raise FileNotFoundError(
-            f"study {missing[0]!r} not found in {root}; studies there: {available or 'none'}"
+            f"study {missing[0]!r} not found in {results}; studies there: {available or 'none'}"
         )
     con = duckdb.connect(":memory:")
     for table, schema in TABLES.items():
-        globs = [
-            os.path.join(root, s, table, "*.parquet")
-            for s in chosen
-            if any(f.endswith(".parquet") for f in _listdir(os.path.join(root, s, table)))
-        ]
-        if globs:
+        folders = [f"{root.rstrip('/')}/{s}/{table}" for s in chosen]
+        files = {folder: _parquet_files(fs, folder) for folder in folders}
+        if not any(files.values()):
+            con.register(f"{table}_data", pa.Table.from_pylist([], schema=schema))
+        elif "://" in results:
+            paths = [f for found in files.values() for f in found]
+            dataset = pads.dataset(paths, schema=schema, filesystem=fs, format="parquet")
+            con.register(f"{table}_data", dataset)
+        else:  # one glob per study keeps the SQL short for studies of many cells
+            globs = [f"{folder}/*.parquet" for folder, found in files.items() if found]
             con.execute(
-                f"CREATE VIEW {table} AS SELECT * FROM read_parquet({_sql_list(globs)}, "
+                f"CREATE VIEW {table}_data AS SELECT * FROM read_parquet({_sql_list(globs)}, "
                 "union_by_name = true)"
             )
-        else:
-            con.register(f"{table}_empty", pa.Table.from_pylist([], schema=schema))
-            con.execute(f"CREATE VIEW {table} AS SELECT * FROM {table}_empty")
+        con.execute(complete_view(con, table, schema))
     return con
 
 
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except FileNotFoundError:
-        return []
+_DUCK_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE"}
+
+
+def complete_view(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> str:
+    """SQL of the view ``table`` over ``<table>_data``, for files written before a field
+    existed: a missing cell field reads as its default (the value those trials ran with,
+    so old and new trials still pair), any other missing column as NULL.
+    """
+    present = {row[0] for row in con.execute(f"DESCRIBE {table}_data").fetchall()}
+    replace, added = [], []
+    for field in schema:
+        default = CELL_DEFAULTS.get(field.name) if table == "trials" else None
+        value = "NULL" if default is None else _literal(default)
+        if field.name not in present:
+            added.append(f'CAST({value} AS {_DUCK_TYPES.get(field.type, "VARCHAR")}) '
+                         f'AS "{field.name}"')
+        elif default is not None:
+            replace.append(f'coalesce("{field.name}", {value}) AS "{field.name}"')
+    star = f"* REPLACE ({', '.join(replace)})" if replace else "*"
+    return f"CREATE VIEW {table} AS SELECT {', '.join([star, *added])} FROM {table}_data"
+
+
+def _literal(value: object) -> str:
+    return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value)
+
+
+def _parquet_files(fs: pafs.FileSystem, folder: str) -> list[str]:
+    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    return sorted(i.path for i in infos if i.path.endswith(".parquet"))
 
 
 def _sql_list(items: Sequence[str]) -> str:
     return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
+
+
+def label_column(axis: str) -> str:
+    """The SQL expression naming an axis value readably, e.g. ``lamp(base=l1)`` for loss.
+
+    Raises:
+        ValueError: when ``axis`` is not a cell field.
+    """
+    if axis not in CELL_FIELDS or axis.endswith("_params"):
+        choices = sorted(f for f in CELL_FIELDS if not f.endswith("_params"))
+        raise ValueError(f"unknown axis {axis!r}; choose from {choices}")
+    if axis in ("loss", "model"):
+        return f"{axis}_label"
+    if axis in NAMED_FIELDS:
+        return f"CASE WHEN {axis}_params = '{{}}' THEN {axis} ELSE {axis} || {axis}_params END"
+    return f"CAST({axis} AS VARCHAR)"
+
+
+def pairing_key(*axes: str) -> list[str]:
+    """Cell fields two trials must share to be a pair that differs only in ``axes``."""
+    drop = {a for axis in axes for a in (axis, f"{axis}_params")}
+    return [f for f in CELL_FIELDS if f not in drop]
+
+
+def check_columns(columns: Sequence[str], table: str = "trials") -> list[str]:
+    """Checks grouping columns against a table's schema.
+
+    Raises:
+        ValueError: naming the unknown column and the choices.
+    """
+    names = TABLES[table].names
+    for column in columns:
+        if column not in names:
+            raise ValueError(f"unknown column {column!r} in {table}; choose from {sorted(names)}")
+    return list(columns)

@@ -1,4 +1,4 @@
-"""Driver-side Tune callback that writes each finished trial to the results store."""
+"""Driver-side Tune callback that writes each finished cell to the results store."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ EPOCH_FIELDS = tuple(name for name in EPOCHS.names if name not in ("study", "cel
 
 
 class StoreCallback(tune.Callback):
-    """Buffers a trial's epoch records and writes the cell when its final record arrives.
+    """Writes each cell when its final record arrives (epochs buffered per cell, or carried
+    in the final record by a group trial).
 
-    A trial whose process dies is retried by Tune (on_trial_recover drops its partial
-    epochs); when retries run out, the cell is stored as failed with Tune's error.
+    A trial whose process dies (a crash, a lost node) is retried by Tune from its start
+    (on_trial_recover drops its cells' partial epochs; cells already written stay written
+    and are not written twice); when retries run out, its unwritten cells are stored as
+    failed with Tune's error. The row's ``retries`` counts the attempts that died.
     """
 
     def __init__(self, store: ResultsStore, progress: Progress):
@@ -31,22 +34,41 @@ class StoreCallback(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         kind = result.get("kind")
         if kind == "epoch":
-            self.epochs[trial.trial_id].append({k: result.get(k) for k in EPOCH_FIELDS})
+            self.epochs[result["cell_id"]].append(epoch_row(result))
         elif kind == "final":
-            self._write(trial, result)
+            cell = cells_of(trial)[result["cell_id"]]
+            carried = result.get("epochs")
+            epochs = [epoch_row(e) for e in carried] if carried is not None else None
+            self._write(trial, cell, result, epochs)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        self.epochs.pop(trial.trial_id, None)
+        for cell_id in cells_of(trial):
+            self.epochs.pop(cell_id, None)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         error = f"trial process failed after {trial.num_failures} attempt(s): "
         error += str(getattr(trial, "error_msg", "") or "see the Ray logs")[-3000:]
-        self._write(trial, {"status": "failed", "error": error})
+        for cell in cells_of(trial).values():
+            self._write(trial, cell, {"status": "failed", "error": error}, None)
 
-    def _write(self, trial, final: dict[str, Any]) -> None:
-        if trial.trial_id in self.written:  # a final record came before the process died
+    def _write(self, trial, cell: Cell, final: dict[str, Any], epochs) -> None:
+        if cell.cell_id in self.written:  # written before its process died, or a retry's copy
             return
-        cell = Cell.from_dict(trial.config["cell"])
-        self.store.write_cell(cell, final, self.epochs.pop(trial.trial_id, []))
-        self.written.add(trial.trial_id)
+        # Attempts lost to a dead process or node: restarts for a finished trial; for a
+        # trial out of retries, every attempt (max_failures + 1).
+        final = {**final, "retries": int(trial.num_failures), "trial_id": trial.trial_id}
+        if epochs is None:
+            epochs = self.epochs.pop(cell.cell_id, [])
+        self.store.write_cell(cell, final, epochs)
+        self.written.add(cell.cell_id)
         self.progress.record(final.get("status", "failed"))
+
+
+def epoch_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record.get(k) for k in EPOCH_FIELDS}
+
+
+def cells_of(trial) -> dict[str, Cell]:
+    """The trial's cells by id (from its config; a trial runs a group of cells)."""
+    cells = [Cell.from_dict(c) for c in trial.config["cells"]]
+    return {cell.cell_id: cell for cell in cells}

@@ -46,11 +46,19 @@ class Cell:
     seed: int = 0
     max_train: int = 0  # 0 = no cap on training images
     max_test: int = 0  # 0 = no cap on test images
+    # Share of the training images held out as a validation split (trainables.validation),
+    # drawn with a fixed seed; 0 = none. Tuned studies (search: optuna) select on it.
+    val_fraction: float = 0.0
 
     @property
     def cell_id(self) -> str:
-        """12 hex digits of the SHA-256 of the cell's canonical JSON (all fields)."""
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:12]
+        """12 hex digits of the SHA-256 of the cell's canonical JSON (all fields; a field in
+        LATER_FIELDS enters only at a value other than its default)."""
+        data = {
+            k: v for k, v in self.to_dict().items()
+            if not (k in LATER_FIELDS and v == CELL_DEFAULTS[k])
+        }
+        return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -79,6 +87,9 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+# Fields added after cell ids were first stored: at their default they stay out of the
+# hash, so every cell stored before they existed keeps its id (and is not run again).
+LATER_FIELDS = ("val_fraction",)
 CELL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Cell))
 CELL_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in dataclasses.fields(Cell) if f.default is not dataclasses.MISSING

@@ -18,6 +18,7 @@ DEFAULT_RESULTS = "results"
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from study.cost import estimate
     from study.grid import count, expand
     from study.spec import load_spec
     from study.validate import validate_cells
@@ -31,9 +32,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
     for name, value in spec.fixed:
         print(f"  {'fixed':8s}{name:14s}{shown_value(value)}")
     cells = expand(spec)
-    validate_cells(cells)
     print(f"  {count(spec)} combinations, {len(cells)} distinct cells")
     print(f"  resources per trial: {spec.resources.cpu} cpu, {spec.resources.gpu} gpu")
+    print("\n".join(estimate(cells, spec.run.data_root).lines()))
+    # Checked after the size and cost are shown, so a user without the data sees both.
+    validate_cells(cells, spec.run.data_root)
     return 0
 
 
@@ -50,17 +53,54 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from study.submit import submit
 
     spec = load_spec(args.config)
-    progress = submit(spec, results=args.results, address=args.address, yes=args.yes)
+    try:
+        progress = submit(spec, results=args.results, address=args.address, yes=args.yes)
+    except ConnectionError as err:  # no cluster at --address, or a token it refuses
+        print(f"adstudy submit: error: {err}", file=sys.stderr)
+        return 2
     return 0 if progress.done == progress.total else 1
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from analysis.stats import rows
-    from analysis.views import connect
+    import duckdb
 
-    con = connect(args.results, args.study)
-    records = rows(con, args.query)
-    write_records(records, args.format, sys.stdout)
+    from analysis.queries import Options, is_named, run_named
+    from analysis.shell import run_shell
+    from analysis.views import connect, rows
+
+    def write(records: list[dict], stream) -> None:
+        write_records(records, args.format, stream)
+
+    options = Options(args.baseline, args.axis, args.metric, args.by, args.last)
+    try:
+        if args.list or args.show_sql:
+            return show_queries(args, options)
+        con = connect(args.results, args.study)
+        if args.query is None:  # interactive shell (or statements piped on stdin)
+            return 1 if run_shell(con, sys.stdin, sys.stdout, write, options) else 0
+        named = is_named(args.query)
+        records = run_named(con, args.query, options) if named else rows(con, args.query)
+    except (duckdb.Error, ValueError) as err:
+        print(f"adstudy sql: error: {err}", file=sys.stderr)
+        return 2
+    write(records, sys.stdout)
+    return 0
+
+
+def show_queries(args: argparse.Namespace, options) -> int:
+    """--list: the named queries; --show-sql NAME: the SQL a named query runs."""
+    from analysis.queries import listing, lookup
+
+    if args.list:
+        write_records(listing(), args.format, sys.stdout)
+        return 0
+    if not args.query:
+        raise ValueError("--show-sql needs a named query, e.g. adstudy sql convergence --show-sql")
+    query = lookup(args.query)
+    if query.sql is None:
+        raise ValueError(f"named query {args.query!r} combines several queries in Python; "
+                         "it has no single SQL text")
+    print(query.sql(options).strip())
     return 0
 
 
@@ -82,9 +122,87 @@ def write_records(records: list[dict], fmt: str, stream) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import build_report
 
-    path = build_report(args.studies, results=args.results, out=args.out, baseline=args.baseline)
-    print(f"report written to {path}")
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    try:
+        path = build_report(args.studies, results=args.results, out=args.out,
+                            baseline=args.baseline, format=formats, last=args.last)
+    except ValueError as err:
+        print(f"adstudy report: error: {err}", file=sys.stderr)
+        return 2
+    for fmt in formats:
+        print(f"report written to {path.with_suffix('.' + fmt)}")
     return 0
+
+
+def cmd_landscape(args: argparse.Namespace) -> int:
+    """Loss landscapes of a study's stored trials: Parquet, figures and a sharpness table."""
+    from analysis.landscape_plot import plot_landscapes, sharpness_table
+    from study.landscapes import options_from, run_landscapes
+    from study.store import ResultsStore
+
+    try:
+        options = options_from(args)
+        summaries = run_landscapes(args.study, args.results, options, args.where, args.device,
+                                   args.force, sys.stdout)
+        table = sharpness_table(summaries, args.by)
+    except (ValueError, KeyError) as err:
+        print(f"adstudy landscape: error: {err}", file=sys.stderr)
+        return 2
+    folder = f"{ResultsStore(args.results, args.study).path}/landscape"
+    for path in plot_landscapes(folder, summaries, args.by):
+        print(f"figure written to {path}")
+    write_records(table, "table", sys.stdout)
+    return 0
+
+
+def add_landscape_parser(sub) -> None:
+    """The ``landscape`` subcommand (trainables.landscape; Li et al. 2018)."""
+    p = sub.add_parser("landscape", help="loss landscapes and sharpness of a study's trials "
+                       "(needs run: {save_weights: true})")
+    p.add_argument("study")
+    p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (local path)")
+    p.add_argument("--where", help="SQL condition over trials, e.g. \"normal_class = 0\"")
+    p.add_argument("--by", default="batch_size", help="column the figures and table group by")
+    p.add_argument("--directions", type=int, help="1-D slices, each a random direction (2)")
+    p.add_argument("--points", type=int, help="points per 1-D slice (21)")
+    p.add_argument("--grid", type=int, help="points per side of the 2-D grid, 0: none (11)")
+    p.add_argument("--radius", type=float, help="slice half-width, filter-normalised (1.0)")
+    p.add_argument("--samples", type=int, help="training images the loss is measured on (256)")
+    p.add_argument("--batch", type=int, help="images per evaluation batch (128)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--force", action="store_true", help="measure trials measured before again")
+    p.set_defaults(fn=cmd_landscape)
+
+
+def add_sql_parser(sub) -> None:
+    """The ``sql`` subcommand: SQL, a named query, or the shell."""
+    p = sub.add_parser("sql", help="run SQL or a named query over the views trials, epochs, "
+                       "scores; no query opens a shell")
+    p.add_argument("query", nargs="?", help="SQL, or a named query (see --list)")
+    p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (path or URI)")
+    p.add_argument("--study", action="append", help="limit to this study (repeatable)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--list", action="store_true", help="list the named queries")
+    p.add_argument("--show-sql", action="store_true", help="print a named query's SQL")
+    p.add_argument("--baseline", default="mse", help="value compared against (named queries)")
+    p.add_argument("--axis", default="loss", help="cell field compared (named queries)")
+    p.add_argument("--metric", default="auroc", help="auroc, aupr_in, aupr_out, ...")
+    p.add_argument("--by", type=lambda s: tuple(c for c in s.split(",") if c), default=(),
+                   help="comma-separated columns to group by, e.g. dataset,normal_class")
+    p.add_argument("--last", type=int, default=5, help="last epochs for oscillation queries")
+    p.set_defaults(fn=cmd_sql)
+
+
+def add_report_parser(sub) -> None:
+    """The ``report`` subcommand: Markdown and HTML reports of one or more studies."""
+    p = sub.add_parser("report", help="write the report of one or more studies")
+    p.add_argument("studies", nargs="+")
+    p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (path or URI)")
+    p.add_argument("--out", default="report", help="report root folder")
+    p.add_argument("--baseline", default="mse", help="loss the others are compared against")
+    p.add_argument("--format", default="md,html", help="comma-separated: md, html")
+    p.add_argument("--last", type=int, default=5, help="last epochs for oscillation statistics")
+    p.set_defaults(fn=cmd_report)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -97,24 +215,22 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("submit", help="run the cells of a study not yet stored")
     p.add_argument("config")
-    p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (path or URI)")
-    p.add_argument("--address", default=None, help="Ray cluster: auto, HOST:PORT or ray://...")
+    p.add_argument(
+        "--results", default=DEFAULT_RESULTS,
+        help="results root the driver writes: a local or shared path, or a URI (s3://, gs://, "
+        "file://)",
+    )
+    p.add_argument(
+        "--address", default=None,
+        help="Ray cluster to join: auto, HOST:PORT (GCS) or ray://HOST:10001 (default: "
+        "RAY_ADDRESS if set, else a local Ray for this process)",
+    )
     p.add_argument("--yes", action="store_true", help="allow grids over 100,000 cells")
     p.set_defaults(fn=cmd_submit)
 
-    p = sub.add_parser("sql", help="run SQL over the views trials, epochs, scores")
-    p.add_argument("query")
-    p.add_argument("--results", default=DEFAULT_RESULTS)
-    p.add_argument("--study", action="append", help="limit to this study (repeatable)")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.set_defaults(fn=cmd_sql)
-
-    p = sub.add_parser("report", help="write the report of one or more studies")
-    p.add_argument("studies", nargs="+")
-    p.add_argument("--results", default=DEFAULT_RESULTS)
-    p.add_argument("--out", default="report", help="report root folder")
-    p.add_argument("--baseline", default="mse", help="loss the others are compared against")
-    p.set_defaults(fn=cmd_report)
+    add_sql_parser(sub)
+    add_report_parser(sub)
+    add_landscape_parser(sub)
     return top
 
 

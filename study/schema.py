@@ -11,7 +11,9 @@ from study.cell import CELL_FIELDS, CELL_TYPES
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64()}
 
-STATUSES = ("complete", "diverged", "failed")
+# pruned: a tuning trial its search stopped early (ASHA, study/tuning.py); it has epochs
+# and validation figures up to the stop, no test metrics.
+STATUSES = ("complete", "diverged", "failed", "pruned")
 
 TRIALS = pa.schema(
     [pa.field(name, _ARROW[CELL_TYPES[name]]) for name in CELL_FIELDS]
@@ -31,6 +33,30 @@ TRIALS = pa.schema(
         pa.field("train_samples_per_s", pa.float64()),
         pa.field("device", pa.string()),
         pa.field("host", pa.string()),
+        # Where a trial ran on a cluster (issue 5): Ray node id (hosts can share a machine),
+        # the GPU ids Ray assigned ("" = none), the GPU share reserved (0.25 = a quarter),
+        # and how many attempts of the trial died with their process or node (Tune retries).
+        pa.field("node_id", pa.string()),
+        pa.field("gpu_ids", pa.string()),
+        pa.field("gpu_share", pa.float64()),
+        pa.field("retries", pa.int64()),
+        # The Tune trial that ran the cell, how many cells it ran (a group: see
+        # study/groups.py) and the trial's seconds from its start to this cell's end.
+        pa.field("trial_id", pa.string()),
+        pa.field("trial_cells", pa.int64()),
+        pa.field("trial_elapsed_s", pa.float64()),
+        # Validation figures (cells with val_fraction > 0; trainables.validation): the mean
+        # recon MSE of held-out training images (no labels) and, for one_class, the AUROC
+        # against held-out training images of the other classes (labels of the train split).
+        pa.field("val_recon_mse", pa.float64()),
+        pa.field("val_auroc", pa.float64()),
+        # Tuned studies (search: optuna, study/tuning.py): the scientific combination a row
+        # tunes, its order in that group's search, the tuned fields (comma-separated) and
+        # the column the search selected on. NULL for grid rows.
+        pa.field("group_id", pa.string()),
+        pa.field("group_trial", pa.int64()),
+        pa.field("tuned_axes", pa.string()),
+        pa.field("tune_metric", pa.string()),
         pa.field("adstudy_version", pa.string()),
         pa.field("torch_version", pa.string()),
         pa.field("ray_version", pa.string()),
@@ -52,6 +78,8 @@ EPOCHS = pa.schema(
         pa.field("test_mse_anomalous", pa.float64()),
         pa.field("grad_norm", pa.float64()),
         pa.field("wall_s", pa.float64()),
+        pa.field("val_recon_mse", pa.float64()),
+        pa.field("val_auroc", pa.float64()),
     ]
 )
 

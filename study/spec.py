@@ -32,12 +32,14 @@ import yaml
 
 from study.cell import CELL_DEFAULTS, CELL_TYPES, NAMED_FIELDS, canonical_json
 from study.errors import SpecError
+from study.tunespec import OptunaOptions, TuneAxis, check_tuned, parse_optuna, parse_tune
 
-TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "resources", "run")
+TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "tune", "optuna",
+            "resources", "run")
 AXIS_SECTIONS = ("compare", "vary", "fixed")
 # Parameters travel with their name ({name: lamp, base: l1}), never as separate axes.
 AXIS_FIELDS = tuple(n for n in CELL_DEFAULTS if n != "study" and not n.endswith("_params"))
-SEARCHES = ("grid",)
+SEARCHES = ("grid", "optuna")  # optuna: tuned groups (study/tunespec.py, study/tuning.py)
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -57,6 +59,14 @@ class RunOptions:
     data_root: str = ""  # "" = $ADSTUDY_DATA if set, else ~/.cache/adstudy
     max_failures: int = 1  # Tune retries of a trial whose process died
     device: str = "auto"  # auto | cpu | cuda
+    # Store each trial's final weights (results/<study>/weights/<cell_id>.pt), e.g. for
+    # `adstudy landscape`; off by default (a CAE's weights are ~0.5 MB a cell).
+    save_weights: bool = False
+    # Cells per Ray trial: 0 = auto (about four trials per slot, at most 64 cells). Cells
+    # that differ only in seed and lr train as one vmapped stack inside their trial.
+    cells_per_trial: int = 0
+    # Keep trial processes alive between trials (Ray's default starts one per trial).
+    reuse_actors: bool = True
 
     def __post_init__(self) -> None:
         if not self.data_root:
@@ -77,6 +87,8 @@ class StudySpec:
     resources: Resources = Resources()
     run: RunOptions = RunOptions()
     source: str = ""  # the YAML text as submitted, kept for study.json
+    tune: tuple[TuneAxis, ...] = ()  # search: optuna only: the tuned (nuisance) axes
+    optuna: OptunaOptions = OptunaOptions()
 
     @property
     def axes(self) -> dict[str, tuple[Any, ...]]:
@@ -121,8 +133,11 @@ def parse_spec(text: str, origin: str = "<string>") -> StudySpec:
         resources=_section(raw, "resources", Resources),
         run=_section(raw, "run", RunOptions),
         source=text,
+        tune=parse_tune(raw),
+        optuna=parse_optuna(raw),
     )
     _reject_repeats(spec)
+    check_tuned(spec)
     return spec
 
 
@@ -226,9 +241,12 @@ def _section(raw: Mapping, key: str, kind: type) -> Any:
     values = {}
     for name, value in block.items():
         default = fields[name].default
-        if isinstance(default, str) and not isinstance(value, str):
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise SpecError(f"{key}.{name}: expected true or false, got {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
             raise SpecError(f"{key}.{name}: expected a string, got {value!r}")
-        if isinstance(default, int | float) and (
+        elif isinstance(default, int | float) and (
             isinstance(value, bool) or not isinstance(value, int | float) or value < 0
         ):
             raise SpecError(f"{key}.{name}: expected a number >= 0, got {value!r}")
@@ -242,6 +260,7 @@ def _reject_repeats(spec: StudySpec) -> None:
         ("compare", [n for n, _ in spec.compare]),
         ("vary", [n for n, _ in spec.vary]),
         ("fixed", [n for n, _ in spec.fixed]),
+        ("tune", [axis.field for axis in spec.tune]),
     ):
         for name in names:
             if name in seen:

@@ -73,8 +73,11 @@ class ResultsStore:
         )
 
     def write_cell(self, cell: Cell, final: Mapping[str, Any], epochs: Iterable[Mapping]) -> None:
-        """Stores one finished cell: scores and epochs first, the trials row last."""
+        """Stores one finished cell: weights (when the final record carries them), scores
+        and epochs first, the trials row last."""
         cell_id = cell.cell_id
+        if final.get("weights"):
+            self.write_weights(cell_id, final["weights"])
         epoch_rows = [{"study": cell.study, "cell_id": cell_id, **e} for e in epochs]
         self._write("epochs", cell_id, pa.Table.from_pylist(epoch_rows, schema=EPOCHS))
         self._write("scores", cell_id, scores_table(cell, final))
@@ -89,6 +92,27 @@ class ResultsStore:
         except BaseException:
             _remove_quietly(self.fs, temp_path)
             raise
+
+    def write_weights(self, cell_id: str, data: bytes) -> None:
+        """weights/<cell_id>.pt: a trial's final state_dict (torch.save bytes)."""
+        folder = self.table_dir("weights")
+        self.fs.create_dir(folder, recursive=True)
+        temp_path = f"{folder}/.{cell_id}.{uuid.uuid4().hex}.tmp"
+        try:
+            with self.fs.open_output_stream(temp_path) as stream:
+                stream.write(bytes(data))
+            self.fs.move(temp_path, f"{folder}/{cell_id}.pt")
+        except BaseException:
+            _remove_quietly(self.fs, temp_path)
+            raise
+
+    def read_weights(self, cell_id: str) -> bytes | None:
+        """A trial's stored weights, or None when the study did not save them."""
+        try:
+            with self.fs.open_input_stream(f"{self.table_dir('weights')}/{cell_id}.pt") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
 
     def write_study_json(self, record: Mapping[str, Any]) -> None:
         data = json.dumps(record, indent=2, sort_keys=True).encode()

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from study.cell import Cell
 from study.errors import SpecError
 from study.grid import count, expand
+from study.groups import auto_group_size, group_cells
 from study.progress import Progress
 from study.provenance import versions
 from study.spec import StudySpec
@@ -84,6 +85,11 @@ def submit(
     Returns:
         The final progress counts (cells run this time, by status).
     """
+    address = cluster_address(address)  # a bad address fails before any work
+    if spec.search == "optuna":  # tuned groups, one Optuna search each: study/tune_run.py
+        from study.tune_run import submit_tuned
+
+        return submit_tuned(spec, results, address, yes, out)
     store = ResultsStore(results, spec.study)
     work = plan(spec, store, yes)
     out.write(f"[{spec.study}] {work.describe()}\n")
@@ -114,7 +120,8 @@ def study_record(spec: StudySpec, store: ResultsStore) -> dict[str, Any]:
 def run_on_ray(
     spec: StudySpec, todo: list[Cell], store: ResultsStore, progress: Progress, address: str | None
 ) -> None:
-    """One Tune trial per cell; the store callback writes each as it finishes."""
+    """One Tune trial per group of cells; the store callback writes each cell as it
+    finishes."""
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the store is the log
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
     # Tune's result analysis looks for the per-trial logs we turned off; its warning is noise.
@@ -130,18 +137,21 @@ def run_on_ray(
         init_ray(address)
     scratch = tempfile.mkdtemp(prefix="adstudy-tune-")
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    size = spec.run.cells_per_trial or auto_group_size(len(todo), trial_slots(spec))
+    groups = group_cells(todo, size)
     try:
         tuner = tune.Tuner(
             tune.with_resources(run_trial, resources),
             param_space={
-                "cell": tune.grid_search([cell.to_dict() for cell in todo]),
+                "cells": tune.grid_search([[c.to_dict() for c in group] for group in groups]),
                 "data_root": spec.run.data_root,
                 "device": spec.run.device,
+                "save_weights": spec.run.save_weights,
             },
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=spec.resources.max_concurrent or None,
-                reuse_actors=True,
-                trial_dirname_creator=lambda trial: Cell.from_dict(trial.config["cell"]).cell_id,
+                reuse_actors=spec.run.reuse_actors,
+                trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
                 name=spec.study,
@@ -158,12 +168,61 @@ def run_on_ray(
             ray.shutdown()
 
 
+def trial_slots(spec: StudySpec) -> int:
+    """How many trials the connected cluster runs at once with the spec's resources."""
+    import ray
+
+    total = ray.cluster_resources()
+    slots = total.get("CPU", 1) / max(spec.resources.cpu, 1e-9)
+    if spec.resources.gpu:
+        slots = min(slots, total.get("GPU", 0) / spec.resources.gpu)
+    if spec.resources.max_concurrent:
+        slots = min(slots, spec.resources.max_concurrent)
+    return max(1, int(slots))
+
+
+def trial_dirname(trial) -> str:
+    cells = trial.config["cells"]
+    first = Cell.from_dict(cells[0]).cell_id
+    return first if len(cells) == 1 else f"{first}+{len(cells) - 1}"
+
+
+def cluster_address(address: str | None) -> str | None:
+    """The cluster to join: ``address``, else RAY_ADDRESS (set for a Ray Jobs driver).
+
+    Raises:
+        SpecError: for a ``ray://`` address when the Ray Client is not installed.
+    """
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address.startswith("ray://"):
+        try:
+            import grpc  # noqa: F401  (the Ray Client's transport, from ray[client])
+        except ImportError:
+            raise SpecError(
+                f"--address {address!r} needs the Ray Client: pip install 'ray[client]', "
+                "or pass the GCS address HOST:6379 (or 'auto' on a cluster node)"
+            ) from None
+    return address
+
+
 def init_ray(address: str | None, **kwargs: Mapping[str, Any]) -> None:
-    """Joins the cluster at ``address`` or starts a local Ray for this process only."""
+    """Joins the cluster at ``address`` (or RAY_ADDRESS) or starts a local Ray.
+
+    A cluster started with token authentication (RAY_AUTH_MODE=token) is joined with the
+    token Ray finds in RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token.
+    """
     import ray
 
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    address = cluster_address(address)
     if address:
-        ray.init(address=address, **quiet, **kwargs)
+        try:
+            ray.init(address=address, **quiet, **kwargs)
+        except ConnectionError as err:
+            raise ConnectionError(
+                f"cannot join the Ray cluster at {address!r}: {err}. Is it running? A "
+                "cluster started with RAY_AUTH_MODE=token needs RAY_AUTH_MODE=token and its "
+                "token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) here too"
+            ) from err
     else:
         ray.init(address="local", include_dashboard=False, **quiet, **kwargs)

@@ -1,8 +1,10 @@
 """The Ray Tune trainable: the one place a trial touches Ray.
 
-It runs a cell with trainables.run.run_cell and reports every record to Tune; the driver's
+It runs a group of cells with trainables.group_run.run_group and reports them to Tune; the driver's
 store callback writes them. Ray assigns GPUs through CUDA_VISIBLE_DEVICES; with device
-'auto' the trial uses a GPU exactly when Ray gave it one.
+'auto' the trial uses a GPU exactly when Ray gave it one and CUDA can use it. The final
+record says where the trial ran (Ray node id, the GPU ids and share Ray reserved), so a
+cluster run can be checked from the stored rows.
 """
 
 from __future__ import annotations
@@ -16,14 +18,38 @@ from ray import tune
 from study.cell import Cell
 
 
-def trial_device(requested: str) -> str:
+def trial_device(requested: str, gpu_ids: list[str]) -> str:
+    """The torch device a trial trains on.
+
+    Args:
+        requested: the spec's run.device: 'auto', 'cpu' or 'cuda'.
+        gpu_ids: the GPU ids Ray assigned to this trial ([] when none).
+    Returns:
+        ``requested`` unless it is 'auto'; then 'cuda' when Ray assigned a GPU and torch
+        can use CUDA, else 'cpu' (a GPU Ray reserved on a node without a usable CUDA, as
+        with ``ray start --num-gpus`` on a CPU machine, falls back to the CPU; the row's
+        ``gpu_ids`` and ``device`` columns then show both).
+    """
     if requested != "auto":
         return requested
-    return "cuda" if ray.get_gpu_ids() else "cpu"
+    import torch
+
+    return "cuda" if gpu_ids and torch.cuda.is_available() else "cpu"
+
+
+def placement() -> dict[str, Any]:
+    """Where this trial runs: Ray node id, assigned GPU ids and the GPU share reserved."""
+    context = ray.get_runtime_context()
+    gpu_ids = [str(i) for i in context.get_accelerator_ids().get("GPU", [])]
+    return {
+        "node_id": context.get_node_id(),
+        "gpu_ids": ",".join(gpu_ids),
+        "gpu_share": float(context.get_assigned_resources().get("GPU", 0.0)),
+    }
 
 
 def reportable(record: dict[str, Any]) -> dict[str, Any]:
-    """Numpy arrays as lists and None as NaN-free values, so Tune can carry the record."""
+    """Numpy arrays as lists, so Tune can carry the record."""
     out = {}
     for key, value in record.items():
         if isinstance(value, np.ndarray):
@@ -33,9 +59,30 @@ def reportable(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_trial(config: dict[str, Any]) -> None:
-    from trainables.run import run_cell
+    """Tune's function trainable: a group of cells (study/groups.py), each cell's final
+    record reported with where and how it ran. A one-cell trial also reports every epoch
+    as it ends (schedulers such as ASHA read them); a group's epoch records travel inside
+    each cell's final record, so Tune handles one result per cell, not per cell-epoch."""
+    import time
 
-    cell = Cell.from_dict(config["cell"])
-    device = trial_device(config.get("device", "auto"))
-    for record in run_cell(cell, config.get("data_root", "~/.cache/adstudy"), device):
+    from trainables.group_run import run_group
+
+    started = time.perf_counter()
+    cells = [Cell.from_dict(c) for c in config["cells"]]
+    where = placement()
+    gpu_ids = where["gpu_ids"].split(",") if where["gpu_ids"] else []
+    device = trial_device(config.get("device", "auto"), gpu_ids)
+    data_root = config.get("data_root", "~/.cache/adstudy")
+    stream = len(cells) == 1
+    epochs: dict[str, list[dict[str, Any]]] = {}
+    for cell_id, record in run_group(cells, data_root, device, config.get("save_weights", False)):
+        record = record | {"cell_id": cell_id}
+        if record["kind"] == "epoch" and not stream:
+            epochs.setdefault(cell_id, []).append(record)
+            continue
+        if record["kind"] == "final":
+            record |= where | {"trial_cells": len(cells),
+                               "trial_elapsed_s": time.perf_counter() - started}
+            if not stream:
+                record["epochs"] = epochs.pop(cell_id, [])
         tune.report(reportable(record))

@@ -1,9 +1,10 @@
 """Checks a study's cells against the registries before anything runs.
 
 Every error names the field, the value and the choices. Imports the trainables registries
-(and so torch), but builds no model and reads no images: given the data root, it only
-looks for the files of datasets that read files (DATASET_CHECKS), and it runs each
-distinct loss once on two random 8x8 tensors to try its parameter values.
+(and so torch) and reads no images: given the data root, it only looks for the files of
+datasets that read files (DATASET_CHECKS); it runs each distinct loss once on two random
+8x8 tensors to try its parameter values, and trains each distinct model/loss/optimizer
+for one step on two random images of its dataset's shape (study.probe).
 """
 
 from __future__ import annotations
@@ -45,14 +46,22 @@ NON_NEGATIVE = ("max_train", "max_test", "seed")
 CONTEXT = {"normal_class": "dataset", "contamination": "protocol"}
 
 
-def validate_cells(cells: Iterable[Cell], data_root: str | None = None) -> None:
-    """Raises SpecError for the first cell field no trainer could run.
+def validate_cells(
+    cells: Iterable[Cell], data_root: str | None = None, shape_root: str | None = None
+) -> None:
+    """Raises SpecError for the first cell field no trainer could run, then for the first
+    model/loss/optimizer that cannot train on its dataset's image shape (study.probe).
 
     Args:
         cells: the study's cells.
         data_root: where the datasets' files are looked for (the spec's run.data_root);
             None skips the file checks.
+        shape_root: where npz files are looked for to read their image shape (default:
+            data_root); a file not found there is not probed (its trial reports it).
     """
+    from study.probe import probe_cells
+
+    cells = list(cells)
     seen: set[tuple] = set()
     for cell in cells:
         for field in (*REGISTRIES, *POSITIVE, *NON_NEGATIVE, *CONTEXT):
@@ -64,6 +73,7 @@ def validate_cells(cells: Iterable[Cell], data_root: str | None = None) -> None:
                 check_field(cell, field)
                 if field == "dataset" and data_root is not None:
                     check_files(cell, data_root)
+    probe_cells(cells, shape_root if shape_root is not None else data_root)
 
 
 def check_files(cell: Cell, data_root: str) -> None:

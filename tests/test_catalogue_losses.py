@@ -60,7 +60,7 @@ def test_lamp_with_base_ssim_sums_the_flipped_log_of_the_scaled_dissimilarity_ma
 def test_lamp_l2_with_mean_reduction_equals_lmse_on_every_scaling_choice():
     torch.manual_seed(0)
     recon, target = torch.rand(3, 2, 5, 5), torch.rand(3, 2, 5, 5)
-    for max_over in ("batch", "sample"):
+    for max_over in ("batch", "sample", "none"):
         for detach in (True, False):
             kw = {"max_over": max_over, "detach": detach, "eps": 0.01}
             lamp = LOSSES["lamp"](output(recon), target, base="l2", reduction="mean", **kw)

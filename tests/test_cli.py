@@ -1,7 +1,7 @@
 import json
 
-from study.cli import main
 from study.cell import Cell
+from study.cli import main
 from study.store import ResultsStore
 
 

@@ -33,8 +33,19 @@ def test_lmse_matches_the_paper_formula_on_a_hand_made_example():
     # d = (y - y_hat)^2 = [[0.25, 0], [0.25, 0.0625]]; batch max 0.25; d' = d / 0.25 * (1 - eps)
     expected_0 = (-math.log(1 - 1 * (1 - eps)) - math.log(1 - 0)) / 2
     expected_1 = (-math.log(1 - 1 * (1 - eps)) - math.log(1 - 0.25 * (1 - eps))) / 2
-    got = LOSSES["lmse"](Output(recon=recon, z=recon), target, eps=eps)
+    got = LOSSES["lmse"](Output(recon=recon, z=recon), target, max_over="batch", eps=eps)
     assert got.tolist() == pytest.approx([expected_0, expected_1], rel=1e-6)
+
+
+def test_lmse_default_is_the_unscaled_paper_loss_for_unit_images():
+    target = torch.tensor([[[[0.0, 1.0]]], [[[0.5, 0.5]]]], dtype=torch.float64)
+    recon = torch.tensor([[[[0.5, 1.0]]], [[[0.0, 0.25]]]], dtype=torch.float64)
+    got = LOSSES["lmse"](Output(recon=recon, z=recon), target)
+    want = [-math.log(1 - 0.25) / 2, (-math.log(1 - 0.25) - math.log(1 - 0.0625)) / 2]
+    assert got.tolist() == pytest.approx(want, rel=1e-12)
+    # A squared error of 1 (black for white) is clamped to 1 - eps, not infinite.
+    worst = LOSSES["lmse"](Output(recon=torch.zeros(1, 1, 1, 1), z=target), torch.ones(1, 1, 1, 1))
+    assert worst.item() == pytest.approx(-math.log(1e-3), rel=1e-5)
 
 
 def test_lmse_max_per_sample_scales_each_sample_by_its_own_peak():
@@ -49,9 +60,11 @@ def test_lmse_max_per_sample_scales_each_sample_by_its_own_peak():
 
 def test_lamp_l2_with_mean_reduction_equals_lmse_and_sum_is_hw_times_larger():
     out, target = make_output(requires_grad=False), torch.rand(4, 1, 6, 6)
-    lmse = LOSSES["lmse"](out, target)
+    lmse = LOSSES["lmse"](out, target, max_over="batch")
     assert torch.allclose(LOSSES["lamp"](out, target, base="l2", reduction="mean"), lmse)
     assert torch.allclose(LOSSES["lamp"](out, target, base="l2"), lmse * 36)
+    unscaled = LOSSES["lamp"](out, target, base="l2", reduction="mean", max_over="none")
+    assert torch.allclose(unscaled, LOSSES["lmse"](out, target))
 
 
 def test_lamp_l1_amplifies_the_absolute_error_map():

@@ -27,7 +27,8 @@ def test_parses_axes_and_normalises_values():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("study: s\nvary:\n  lr_rate: [0.1]\n", "unknown key 'lr_rate' in vary; did you mean 'lr'?"),
+        ("study: s\nvary:\n  lr_rate: [0.1]\n",
+         "unknown key 'lr_rate' in vary; did you mean 'lr'?"),
         ("study: s\nsearh: grid\n", "unknown key 'searh' in study file; did you mean 'search'?"),
         ("study: s\nvary:\n  lr: []\n", "vary.lr is empty"),
         ("study: s\nvary:\n  lr: 0.1\n", "vary.lr must be a list"),

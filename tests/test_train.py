@@ -44,7 +44,8 @@ def test_same_cell_gives_the_same_numbers(tmp_path):
 
 def test_non_finite_loss_ends_the_trial_as_diverged(tmp_path):
     # eps = 0 maps the batch's largest error to -log(0) = inf in the first step.
-    cell = Cell(study="t", dataset="digits", loss="lmse", loss_params='{"eps":0.0}', epochs=3)
+    cell = Cell(study="t", dataset="digits", loss="lmse", epochs=3,
+                loss_params='{"eps":0.0,"max_over":"batch"}')
     epochs, final = records(cell, data_root=str(tmp_path))
     assert epochs == []
     assert final["status"] == "diverged" and "epoch 1" in final["error"]

@@ -103,16 +103,21 @@ def flip_log(values: torch.Tensor, max_over: str, detach: bool, eps: float) -> t
 
     Args:
         values: non-negative loss map [B, ...].
-        max_over: "batch" (one max) or "sample" (a max per sample).
+        max_over: "batch" (one max), "sample" (a max per sample) or "none" (no scaling:
+            LMSE eq. 9 for values already in [0, 1]; clamped to 1 - eps to stay finite).
         detach: whether the max is treated as a constant by autograd.
         eps: keeps the largest element finite.
     """
+    if max_over == "none":
+        return -torch.log1p(-values.clamp_max(1 - eps))
     if max_over == "batch":
         peak = values.max()
     elif max_over == "sample":
         peak = values.flatten(1).max(dim=1).values.view(-1, *[1] * (values.dim() - 1))
     else:
-        raise ValueError(f"max_over {max_over!r} is not allowed; choose from ['batch', 'sample']")
+        raise ValueError(
+            f"max_over {max_over!r} is not allowed; choose from ['batch', 'none', 'sample']"
+        )
     peak = peak.detach() if detach else peak
     # A perfect reconstruction has peak 0: the clamp keeps 0/0 out (the loss is then 0).
     scaled = values / peak.clamp_min(torch.finfo(values.dtype).tiny) * (1 - eps)
@@ -120,11 +125,16 @@ def flip_log(values: torch.Tensor, max_over: str, detach: bool, eps: float) -> t
 
 
 def lmse(
-    out: Output, target: torch.Tensor, max_over: str = "batch", detach: bool = True,
-    eps: float = 1e-3,
+    out: Output, target: torch.Tensor, max_over: str = "none", detach: bool = True,
+    eps: float = 1e-3, value_range: tuple[float, float] = UNIT,
 ) -> torch.Tensor:
-    """LMSE paper eq. 4 with the scaling of eq. 16: mean of -log(1 - d') per sample."""
-    return per_sample_mean(flip_log((target - out.recon) ** 2, max_over, detach, eps))
+    """LMSE paper eq. 4/9: mean of -log(1 - (y - y_hat)^2) per sample, on images mapped to
+    [0, 1] from ``value_range``. The default (max_over "none") is the paper's loss for data
+    in [0, 1], where every squared error is below 1 already; "batch"/"sample" divide by
+    the max first (the paper's eq. 16, meant for losses not bounded by 1). On digits the
+    scaled form lost 0.07 mean AUROC to MSE; the plain form matched it (see docs)."""
+    diff = to_unit(target, value_range) - to_unit(out.recon, value_range)
+    return per_sample_mean(flip_log(diff**2, max_over, detach, eps))
 
 
 def lamp(

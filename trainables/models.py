@@ -75,11 +75,35 @@ def mlp(widths: Sequence[int], last_activation: nn.Module | None) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
+# Weight initialisations of the MLP models: torch's own (Kaiming-uniform weights, uniform
+# biases) or Keras' Dense default, which the AE-vs-VAE paper used (Glorot-uniform weights,
+# zero biases): its failure modes (dead ReLUs from the signs of the initial weights) depend
+# on it.
+MLP_INITS = ("torch", "glorot")
+
+
+def mlp_init(module: nn.Module, init: str) -> None:
+    """Re-initialises every Linear layer of ``module`` as ``init`` says.
+
+    Raises:
+        ValueError: for an init not in MLP_INITS.
+    """
+    if init not in MLP_INITS:
+        raise ValueError(f"mlp init {init!r} is not allowed; choose from {list(MLP_INITS)}")
+    if init == "glorot":
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+
 class MlpAutoencoder(nn.Module):
     """AE-vs-VAE paper's A1: dense encoder widths ``hidden`` (ReLU) to a linear bottleneck
-    of ``latent_dim``, mirrored decoder, sigmoid output. hidden=[2], latent_dim=1 is A1."""
+    of ``latent_dim``, mirrored decoder, sigmoid output. hidden=[2], latent_dim=1 is A1.
+    ``init``: "torch" (default) or "glorot" (Keras' default, as the paper; MLP_INITS)."""
 
-    def __init__(self, image_shape: Sequence[int], latent_dim: int, hidden=(2,)):
+    def __init__(self, image_shape: Sequence[int], latent_dim: int, hidden=(2,),
+                 init: str = "torch"):
         super().__init__()
         self.image_shape = tuple(image_shape)
         n = math.prod(image_shape)
@@ -88,6 +112,7 @@ class MlpAutoencoder(nn.Module):
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, hidden[-1]), nn.ReLU(), mlp([*reversed(hidden), n], nn.Sigmoid())
         )
+        mlp_init(self, init)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.to_latent(self.encoder(x))
@@ -104,9 +129,11 @@ class MlpVariationalAutoencoder(MlpAutoencoder):
     """AE-vs-VAE paper's A2: A1 with a Gaussian bottleneck, mean a and log-variance b.
     Sampling happens in training; evaluation decodes the mean, so scores are repeatable."""
 
-    def __init__(self, image_shape: Sequence[int], latent_dim: int, hidden=(2,)):
-        super().__init__(image_shape, latent_dim, hidden)
+    def __init__(self, image_shape: Sequence[int], latent_dim: int, hidden=(2,),
+                 init: str = "torch"):
+        super().__init__(image_shape, latent_dim, hidden, init)
         self.to_logvar = nn.Linear(hidden[-1], latent_dim)
+        mlp_init(self.to_logvar, init)
 
     def forward(self, x: torch.Tensor) -> Output:
         h = self.encoder(x)

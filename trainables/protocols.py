@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from trainables.datasets import ImageSet
+from trainables.validation import draw, split_off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +22,11 @@ class Task:
     test_x: np.ndarray
     test_y: np.ndarray  # int64 [M], 1 = anomaly
     train_y: np.ndarray | None = None  # 1 = anomaly where the protocol knows (contaminated)
+    # The validation split (cells with val_fraction > 0; trainables.validation): held-out
+    # training images, and held-out anomalies from the train split where the protocol has
+    # labelled ones (one_class).
+    val_x: np.ndarray | None = None
+    val_anomalies: np.ndarray | None = None
 
 
 def cap(x: np.ndarray, y: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,9 +38,12 @@ def cap(x: np.ndarray, y: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray
 
 
 def one_class(
-    images: ImageSet, normal_class: int, seed: int, max_train: int = 0, max_test: int = 0, **_
+    images: ImageSet, normal_class: int, seed: int, max_train: int = 0, max_test: int = 0,
+    val_fraction: float = 0.0, **_,
 ) -> Task:
-    """Train on the normal class of the train split; test on the whole test split.
+    """Train on the normal class of the train split; test on the whole test split. With
+    ``val_fraction``, that share of the normal training images (before the max_train cap)
+    and as many train-split images of other classes form the validation split.
 
     Raises:
         ValueError: when the normal class is absent from either split.
@@ -46,11 +55,16 @@ def one_class(
                 f"classes there: {sorted(set(labels.tolist()))}"
             )
     train_x = images.x_train[images.y_train == normal_class]
+    keep, held = split_off(len(train_x), val_fraction)
+    val_x = train_x[held] if len(held) else None
+    train_x = train_x[keep] if len(held) else train_x
     train_x, _ = cap(train_x, np.zeros(len(train_x), np.int64), max_train, seed)
     test_x, test_y = cap(
         images.x_test, (images.y_test != normal_class).astype(np.int64), max_test, seed
     )
-    return Task(train_x, test_x, test_y)
+    others = images.x_train[images.y_train != normal_class]
+    val_anomalies = draw(others, len(val_x)) if val_x is not None and len(others) else None
+    return Task(train_x, test_x, test_y, val_x=val_x, val_anomalies=val_anomalies)
 
 
 # IAEAD's public code samples a pooled set larger than this down to this many images.
@@ -59,12 +73,14 @@ CONTAMINATED_CAP = 12_000
 
 def contaminated(
     images: ImageSet, normal_class: int, seed: int, contamination: float,
-    max_train: int = 0, max_test: int = 0, **_,
+    max_train: int = 0, max_test: int = 0, val_fraction: float = 0.0, **_,
 ) -> Task:
     """IAEAD's unsupervised setting: pool both splits, keep every image of the normal class
     and add int(n_normal * rho / (1 - rho)) anomalies drawn with the cell's seed; at most
     CONTAMINATED_CAP images (or max_train, if smaller) drawn from that pool; train and
-    evaluate on the same set (evaluation on a seeded subset of max_test, if given).
+    evaluate on the same set (evaluation on a seeded subset of max_test, if given). With
+    ``val_fraction``, that share of the pool is held out of training (unlabelled) and the
+    evaluation still covers the whole pool.
 
     Raises:
         ValueError: for rho outside (0, 0.5), or a pool that would hold no anomaly or
@@ -94,6 +110,10 @@ def contaminated(
     x = pooled(images, pool)
     y = (labels[pool] != normal_class).astype(np.int64)
     test_x, test_y = cap(x, y, max_test, seed)
+    keep, held = split_off(len(x), val_fraction)
+    if len(held):
+        return Task(train_x=x[keep], test_x=test_x, test_y=test_y, train_y=y[keep],
+                    val_x=x[held])
     return Task(train_x=x, test_x=test_x, test_y=test_y, train_y=y)
 
 

@@ -17,18 +17,19 @@ def now() -> str:
 
 
 def run_cell(
-    cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto"
+    cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto",
+    save_weights: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Like train_cell, but never raises: an exception ends the trial with a final record
     of status 'failed' and the error. The final record also carries host, versions and
-    start/finish times."""
+    start/finish times (and, with ``save_weights``, the trained weights as bytes)."""
     from trainables.train import train_cell
 
     started_at = now()
     provenance = {"host": platform.node(), "started_at": started_at, **versions()}
     epochs_run = 0
     try:
-        for record in train_cell(cell, data_root, device):
+        for record in train_cell(cell, data_root, device, save_weights):
             if record["kind"] == "epoch":
                 epochs_run = record["epoch"]
                 yield record

@@ -158,40 +158,42 @@ def train_stack(
         orders = torch.stack([torch.randperm(len(x), generator=generators[k]) for k in active])
         sums = train_stack_epoch(stack, x, active, orders.to(dev), cells[0].batch_size)
         train_seconds += time.perf_counter() - tick
-        values = {name: t.cpu().tolist() for name, t in sums.items()}
-        finite = [math.isfinite(v) for v in values["train_loss"]]
-        for j, k in enumerate(active):
-            if not finite[j]:
-                error = f"non-finite train loss ({values['train_loss'][j]}) at epoch {epoch}"
-                yield cells[k].cell_id, final_record(cells[k], "diverged", error, last[k], epoch - 1)
-        active_now = [k for j, k in enumerate(active) if finite[j]]
-        rows = [{name: values[name][j] for name in values} for j in range(len(active)) if finite[j]]
-        active = active_now
+        rows = epoch_rows(sums, active)
+        for k, row in rows.items():
+            if not math.isfinite(row["train_loss"]):
+                error = f"non-finite train loss ({row['train_loss']}) at epoch {epoch}"
+                yield cells[k].cell_id, final_record("diverged", error, last[k], epoch - 1)
+        active = [k for k in active if math.isfinite(rows[k]["train_loss"])]
         if not active:
             return
         errors = stacked_errors(stack, active, test_x)
         wall = time.perf_counter() - started
         for j, k in enumerate(active):
-            last[k] = rows[j]
+            last[k] = rows[k]
             figures = test_figures(errors[j], task.test_y)
-            yield cells[k].cell_id, {"kind": "epoch", "epoch": epoch, **rows[j], **figures,
+            yield cells[k].cell_id, {"kind": "epoch", "epoch": epoch, **rows[k], **figures,
                                      "wall_s": wall}
     errors = stacked_errors(stack, active, test_x)
-    samples_per_s = len(x) * cells[0].epochs * len(active) / max(train_seconds, 1e-9)
+    per_cell_rate = len(x) * cells[0].epochs / max(train_seconds, 1e-9)
     for j, k in enumerate(active):
-        record = final_record(cells[k], "complete", "", last[k], cells[0].epochs)
+        record = final_record("complete", "", last[k], cells[0].epochs)
         record |= detection_metrics(task.test_y, errors[j])
         record |= {"scores": errors[j], "labels": task.test_y, "device": device_name(dev),
-                   "train_samples_per_s": samples_per_s / len(active),
-                   "wall_s": time.perf_counter() - started}
+                   "train_samples_per_s": per_cell_rate, "wall_s": time.perf_counter() - started}
         yield cells[k].cell_id, record
+
+
+def epoch_rows(sums: dict[str, torch.Tensor], active: list[int]) -> dict[int, dict[str, float]]:
+    """Per active cell (by index): its epoch figures as floats (one device sync)."""
+    values = {name: t.cpu().tolist() for name, t in sums.items()}
+    return {k: {name: values[name][j] for name in values} for j, k in enumerate(active)}
 
 
 def device_name(dev: torch.device) -> str:
     return str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
 
 
-def final_record(cell: Cell, status: str, error: str, last: dict, epochs_run: int) -> dict:
+def final_record(status: str, error: str, last: dict, epochs_run: int) -> dict:
     return {
         "kind": "final",
         "status": status,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import math
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from trainables.preprocess import VALUE_RANGE, preprocess
 from trainables.protocols import PROTOCOLS, Task
 from trainables.scores import SCORES
 from trainables.svdd import LOSS_STATES, SvddState
+from trainables.validation import val_figures
 
 EVAL_BATCH = 1024  # images per forward pass at evaluation (memory, not results)
 
@@ -57,6 +59,8 @@ class Trial:
     generator: torch.Generator
     state: SvddState | None = None  # trainer-owned loss state (iaead)
     batch_norm: bool = False  # the model normalises over the batch
+    val_x: torch.Tensor | None = None  # the validation split (trainables.validation)
+    val_anomalies: torch.Tensor | None = None
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -81,10 +85,13 @@ def build_task(cell: Cell, data_root: str) -> Task:
         contamination=cell.contamination,
         max_train=cell.max_train,
         max_test=cell.max_test,
+        val_fraction=cell.val_fraction,
     )
     train_x = preprocess(cell.model, task.train_x)
     test_x = train_x if task.test_x is task.train_x else preprocess(cell.model, task.test_x)
-    return dataclasses.replace(task, train_x=train_x, test_x=test_x)
+    held = {k: preprocess(cell.model, getattr(task, k))
+            for k in ("val_x", "val_anomalies") if getattr(task, k) is not None}
+    return dataclasses.replace(task, train_x=train_x, test_x=test_x, **held)
 
 
 def build_trial(cell: Cell, task: Task, device: torch.device) -> Trial:
@@ -115,6 +122,8 @@ def build_trial(cell: Cell, task: Task, device: torch.device) -> Trial:
         generator=generator,
         state=state,
         batch_norm=any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()),
+        **{k: torch.tensor(getattr(task, k), device=device)
+           for k in ("val_x", "val_anomalies") if getattr(task, k) is not None},
     )
 
 
@@ -160,15 +169,14 @@ def train_epoch(trial: Trial, batch_size: int, epoch: int) -> dict[str, float]:
 
 
 @torch.no_grad()
-def score_test(trial: Trial, score: str) -> np.ndarray:
-    """Anomaly scores of every test image, in evaluation mode."""
+def score_test(trial: Trial, score: str, images: torch.Tensor | None = None) -> np.ndarray:
+    """Anomaly scores of every test image (or of ``images``), in evaluation mode."""
     if score not in SCORES:
         raise KeyError(f"unknown score {score!r}; choose from {sorted(SCORES)}")
     center = embed_train(trial).mean(dim=0) if score == "latent_center" else None
     trial.model.eval()
-    parts = [
-        SCORES[score](trial.model(batch), batch, center) for batch in trial.test_x.split(EVAL_BATCH)
-    ]
+    images = trial.test_x if images is None else images
+    parts = [SCORES[score](trial.model(batch), batch, center) for batch in images.split(EVAL_BATCH)]
     return torch.cat(parts).double().cpu().numpy()
 
 
@@ -180,20 +188,45 @@ def embed_train(trial: Trial) -> torch.Tensor:
 
 
 @torch.no_grad()
-def test_mse(trial: Trial) -> np.ndarray:
-    """Per-image reconstruction MSE on the test set (the common yardstick)."""
+def test_mse(trial: Trial, images: torch.Tensor | None = None) -> np.ndarray:
+    """Per-image reconstruction MSE on the test set, or on ``images`` (the common
+    yardstick)."""
     trial.model.eval()
-    parts = [SCORES["recon_mse"](trial.model(b), b, None) for b in trial.test_x.split(EVAL_BATCH)]
+    images = trial.test_x if images is None else images
+    parts = [SCORES["recon_mse"](trial.model(b), b, None) for b in images.split(EVAL_BATCH)]
     return torch.cat(parts).double().cpu().numpy()
 
 
-def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto"):
+def validate(trial: Trial, score: str = "recon_mse") -> dict[str, float]:
+    """The validation figures (trainables.validation) with ``score`` as the anomaly score;
+    {} for a cell without a validation split."""
+    if trial.val_x is None:
+        return {}
+    normal_mse = test_mse(trial, trial.val_x)
+    normal = normal_mse if score == "recon_mse" else score_test(trial, score, trial.val_x)
+    anomalies = None
+    if trial.val_anomalies is not None:
+        anomalies = score_test(trial, score, trial.val_anomalies)
+    return val_figures(normal_mse, normal, anomalies)
+
+
+def weights_bytes(model: nn.Module) -> bytes:
+    """The model's state_dict as torch.save bytes, on the CPU (loadable anywhere)."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto",
+               save_weights: bool = False):
     """Trains one cell. Yields one record per epoch, then a final record.
 
     Epoch records: kind="epoch", epoch, train_loss, train_mse, test_auroc, test_mse_normal,
-    test_mse_anomalous, grad_norm, wall_s. The final record: kind="final", status
+    test_mse_anomalous, grad_norm, wall_s (and val_recon_mse, val_auroc on the recon-MSE
+    yardstick, for a cell with a validation split). The final record: kind="final", status
     ("complete" or "diverged"), error, metrics, final losses, timing, device and the
-    per-sample test scores and labels.
+    per-sample test scores and labels; with ``save_weights``, a complete trial's final
+    record also carries ``weights`` (weights_bytes of the trained model).
 
     Raises:
         Exception: anything that goes wrong other than divergence (run_cell turns it
@@ -235,6 +268,10 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
         "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
         "scores": scores,
         "labels": trial.test_y if status == "complete" else np.zeros(0, np.int64),
+        # The trained model's validation figures, with the cell's own score.
+        **(validate(trial, cell.score) if status == "complete" else {}),
+        **({"weights": weights_bytes(trial.model)} if save_weights and status == "complete"
+           else {}),
     }
 
 
@@ -245,5 +282,5 @@ def end_of_epoch(trial: Trial, epoch: int) -> None:
 
 
 def evaluate(trial: Trial) -> dict[str, float]:
-    """Per-epoch test figures on the recon-MSE yardstick."""
-    return test_figures(test_mse(trial), trial.test_y)
+    """Per-epoch test (and validation) figures on the recon-MSE yardstick."""
+    return test_figures(test_mse(trial), trial.test_y) | validate(trial)

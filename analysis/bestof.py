@@ -1,0 +1,131 @@
+"""Best-of tuning (LAMP Table 2): each loss at its best configuration, per group.
+
+A configuration is a cell without its seed; its score is the mean AUROC over its seeds.
+Best-of picks, per group (e.g. dataset x normal class) and per compared value, the
+configuration with the highest mean, over every field not in the group: the tuned axes.
+Unlike the paired comparison, the two sides may sit at different hyperparameters, so a
+best-of difference mixes the loss's effect with the luck of the maximum over the grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from analysis.deltas import pair_rows, paired_deltas, summarise
+from analysis.views import check_columns, label_column, pairing_key, rows
+
+BY = ("dataset", "normal_class")
+# Fields that define the task or the method rather than a tuned knob: best-of is taken
+# within each of their values wherever they vary (e.g. per model in an AE-vs-VAE study).
+SCIENCE = ("model", "model_params", "protocol", "contamination", "score")
+
+# The tuned fields shown for a best configuration (those a study usually varies).
+SHOWN = "'lr=' || lr || ' latent=' || latent_dim || ' bs=' || batch_size || ' ' || optimizer"
+
+
+def best_of_sql(axis: str = "loss", by: Sequence[str] = BY, metric: str = "auroc") -> str:
+    """SQL: per (by..., value) the best configuration's seed-mean metric.
+
+    Columns: the ``by`` columns, value, best_mean, best_trial (the highest single trial),
+    best_config, n_configs, n_cells, n_seeds.
+    """
+    check_columns(by)
+    config = ", ".join(pairing_key("seed"))
+    group = ", ".join(by)
+    return f"""
+    WITH cfg AS (
+        SELECT {config}, {label_column(axis)} AS value, {SHOWN} AS shown,
+               avg({metric}) AS mean_metric, max({metric}) AS max_metric, count(*) AS n_seeds
+        FROM trials
+        WHERE status = 'complete' AND {metric} IS NOT NULL AND NOT isnan({metric})
+        GROUP BY ALL)
+    SELECT {group}, value, max(mean_metric) AS best_mean, max(max_metric) AS best_trial,
+           arg_max(shown, mean_metric) AS best_config, count(*) AS n_configs,
+           sum(n_seeds) AS n_cells, max(n_seeds) AS n_seeds
+    FROM cfg GROUP BY {group}, value ORDER BY ALL
+    """
+
+
+def groups(con, axis: str = "loss", by: Sequence[str] | None = None) -> list[str]:
+    """``by`` if given, else BY plus every SCIENCE field (but the compared axis) that varies."""
+    if by:
+        return list(by)
+    skip = {axis, f"{axis}_params"}
+    varying = [c for c in SCIENCE if c not in skip and
+               rows(con, f"SELECT count(DISTINCT {c}) AS n FROM trials")[0]["n"] > 1]
+    return [*BY, *varying]
+
+
+def best_of(con, axis: str = "loss", by: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The best-of table: see ``best_of_sql``; ``by`` defaults to ``groups(con, axis)``."""
+    return rows(con, best_of_sql(axis, groups(con, axis, by)))
+
+
+def best_pairs(
+    con, baseline: str, axis: str = "loss", by: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Groups paired across values: delta = other's best_mean - baseline's best_mean."""
+    by = groups(con, axis, by)
+    return pair_rows(
+        con, best_of_sql(axis, by), list(by), "best_mean", baseline,
+        extra=by, both=("n_seeds", "n_cells"),
+    )
+
+
+def best_vs_paired(
+    con, baseline: str, axis: str = "loss", by: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Per (dataset, value): the best-of delta beside the paired delta, and how often the
+    two disagree on the winner of a group.
+
+    Returns:
+        Rows: dataset, value, n_groups, best_of_mean_delta, best_of_wins, paired_mean_delta,
+        paired_wins (groups whose mean paired delta is > 0), disagreements, n_pairs.
+    """
+    by, best = groups(con, axis, by), {}
+    for pair in best_pairs(con, baseline, axis, by):
+        best[(pair["value"], *(pair[c] for c in by))] = pair["delta"]
+    paired: dict[tuple, list[float]] = {}
+    for pair in paired_deltas(con, baseline, axis, by=[c for c in by if c != "dataset"]):
+        group = (pair["value"], *(pair[c] for c in by))
+        paired.setdefault(group, []).append(pair["delta"])
+    out: dict[tuple, dict[str, Any]] = {}
+    for group, delta in sorted(best.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        value, dataset = group[0], dict(zip(by, group[1:], strict=True)).get("dataset")
+        if group not in paired:  # no equal-hyperparameter pair in this group
+            continue
+        row = out.setdefault((dataset, value), _empty(dataset, value))
+        mean_paired = sum(paired[group]) / len(paired[group])
+        row["n_groups"] += 1
+        row["best_of_sum"] += delta
+        row["best_of_wins"] += delta > 0
+        row["paired_sum"] += mean_paired
+        row["paired_wins"] += mean_paired > 0
+        row["disagreements"] += (delta > 0) != (mean_paired > 0)
+        row["n_pairs"] += len(paired[group])
+    return [_finish(r) for r in out.values()]
+
+
+def _empty(dataset: Any, value: str) -> dict[str, Any]:
+    return {"dataset": dataset, "value": value, "n_groups": 0, "best_of_sum": 0.0,
+            "best_of_wins": 0, "paired_sum": 0.0, "paired_wins": 0, "disagreements": 0,
+            "n_pairs": 0}
+
+
+def _finish(row: dict[str, Any]) -> dict[str, Any]:
+    n = row["n_groups"]
+    return {
+        "dataset": row["dataset"], "value": row["value"], "n_groups": n,
+        "best_of_mean_delta": row.pop("best_of_sum") / n, "best_of_wins": row["best_of_wins"],
+        "paired_mean_delta": row.pop("paired_sum") / n, "paired_wins": row["paired_wins"],
+        "disagreements": row["disagreements"], "n_pairs": row["n_pairs"],
+    }
+
+
+def best_summary(
+    con, baseline: str, axis: str = "loss", by: Sequence[str] | None = None
+) -> list[dict]:
+    """Wilcoxon over groups of the best-of deltas, per value (and dataset)."""
+    by = groups(con, axis, by)
+    return summarise(best_pairs(con, baseline, axis, by), [c for c in by if c == "dataset"])

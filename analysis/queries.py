@@ -1,0 +1,158 @@
+"""Named queries: every statistic and paper table of the report, by name, for `adstudy sql`.
+
+``adstudy sql --list`` prints them; ``adstudy sql convergence`` runs one; options
+(--baseline, --axis, --metric, --by, --last) parametrise those that take them, and
+``--show-sql`` prints the SQL of those that are a single query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from analysis import bestof, claims, convergence, deltas
+from analysis import tables_iaead_vae as iaead
+from analysis import tables_lmse_lamp as lmse
+from analysis.tables import PaperTable
+from analysis.views import rows
+
+TRIALS_SQL = """
+SELECT study, dataset, model_label AS model, loss_label AS loss, status,
+       count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
+       avg(auroc) AS mean_auroc, avg(aupr_in) AS mean_aupr_in, avg(aupr_out) AS mean_aupr_out
+FROM trials GROUP BY ALL ORDER BY ALL
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Parameters of the named queries (each query uses the ones it needs)."""
+
+    baseline: str = "mse"
+    axis: str = "loss"
+    metric: str = "auroc"
+    by: tuple[str, ...] = ()
+    last: int = convergence.LAST_K
+
+
+DEFAULTS = Options()
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedQuery:
+    help: str
+    run: Callable[[Any, Options], list[dict[str, Any]]]
+    sql: Callable[[Options], str] | None = None  # the query's SQL, where it is one query
+
+
+def _table(fn: Callable[[Any], PaperTable]) -> Callable[[Any, Options], list[dict[str, Any]]]:
+    return lambda con, o: fn(con).records
+
+
+def _plain(help_text: str, sql: Callable[[Options], str]) -> NamedQuery:
+    return NamedQuery(help_text, lambda con, o: rows(con, sql(o)), sql)
+
+
+QUERIES: dict[str, NamedQuery] = {
+    "trials": _plain("trial counts and mean metrics per study, dataset, model, loss, status",
+                     lambda o: TRIALS_SQL),
+    "convergence": _plain("per (dataset, model, loss, epoch): mean/std/CV of train_loss and "
+                          "train_mse across complete cells", lambda o: convergence.CONVERGENCE_SQL),
+    "convergence_seeds": _plain("per (dataset, model, loss, epoch): std/CV across the seeds of "
+                                "one configuration, averaged",
+                                lambda o: convergence.CONVERGENCE_SEEDS_SQL),
+    "oscillation": _plain("per (dataset, model, loss): std over each trial's last --last epochs",
+                          lambda o: convergence.OSCILLATION_SQL.format(
+                              tail=convergence.trial_tail_sql(o.last))),
+    "trial_tails": _plain("per complete trial: its last --last epochs' std of train_loss, "
+                          "train_mse, test_auroc and the AUROC drop from its peak epoch",
+                          lambda o: convergence.trial_tail_sql(o.last)),
+    "divergence": NamedQuery("per (dataset, model, loss): trials by status, diverged share "
+                             "with a Wilson 95% CI", lambda con, o: convergence.divergence(con)),
+    "auroc_curves": _plain("per (dataset, model, loss, epoch): mean/std of test_auroc",
+                           lambda o: convergence.AUROC_CURVES_SQL),
+    "auroc_stability": _plain("per (dataset, model, loss): std of test_auroc over the last "
+                              "--last epochs, drop from the peak (IAEAD fig. 3)",
+                              lambda o: convergence.AUROC_STABILITY_SQL.format(
+                                  tail=convergence.trial_tail_sql(o.last))),
+    "seed_stability": NamedQuery("per (dataset, model, loss): AUROC std across seeds per "
+                                 "configuration, averaged",
+                                 lambda con, o: convergence.seed_stability(con)),
+    "seed_stability_deltas": NamedQuery(
+        "configurations paired across --axis: seed std of other - --baseline, CI, Wilcoxon p",
+        lambda con, o: deltas.summarise(convergence.seed_stability_pairs(con, o.baseline, o.axis))),
+    "pairs": NamedQuery("every (other, --baseline) pair of trials equal but for --axis, with "
+                        "its --metric delta",
+                        lambda con, o: deltas.paired_deltas(con, o.baseline, o.axis, o.metric,
+                                                            o.by)),
+    "deltas": NamedQuery("paired --metric deltas against --baseline grouped by --by: mean, "
+                         "median, bootstrap CI, Wilcoxon p, wins/ties/losses",
+                         lambda con, o: deltas.delta_summary(con, o.baseline, o.axis, o.metric,
+                                                             o.by)),
+    "unpaired": NamedQuery("trials in no (other, --baseline) pair, with the reason",
+                           lambda con, o: deltas.unpaired(con, o.baseline, o.axis, o.metric)),
+    "best_of": NamedQuery("per group (--by; default dataset, normal_class and the model, "
+                          "protocol, contamination, score where they vary) and --axis value: "
+                          "the best configuration's seed-mean AUROC (LAMP Tab. 2)",
+                          lambda con, o: bestof.best_of(con, o.axis, o.by)),
+    "best_vs_paired": NamedQuery("best-of delta beside the paired delta per dataset",
+                                 lambda con, o: bestof.best_vs_paired(con, o.baseline, o.axis,
+                                                                      o.by)),
+    "claims": NamedQuery("each claim with verdict and evidence (effect, CI, p, n)",
+                         lambda con, o: claims.claims(con, o.baseline, o.axis)),
+    "lmse_table": NamedQuery("LMSE Tables I/II: AUROC mean ± std per normal class and loss",
+                             _table(lmse.lmse_table)),
+    "lamp_table1": NamedQuery("LAMP Table 1: AUROC by batch size", _table(lmse.lamp_table1)),
+    "lamp_table2": NamedQuery("LAMP Table 2: best AUROC per class, optimizer x base, plain → "
+                              "LAMP", _table(lmse.lamp_table2)),
+    "iaead_table2": NamedQuery("IAEAD Table 2: AUROC/AUPR-in/AUPR-out (%) by dataset and ρ",
+                               _table(iaead.iaead_table2)),
+    "iaead_table3": NamedQuery("IAEAD Tables 3/4: AUROC (%) per class and ρ",
+                               _table(iaead.iaead_table3)),
+    "aevae_outcomes": NamedQuery("AE-vs-VAE: share of trials ending at the optimum and at each "
+                                 "suboptimal loss level", _table(iaead.aevae_outcomes)),
+}
+
+PAPER_TABLES: dict[str, Callable[[Any], PaperTable]] = {
+    "lmse_table": lmse.lmse_table, "lamp_table1": lmse.lamp_table1,
+    "lamp_table2": lmse.lamp_table2, "iaead_table2": iaead.iaead_table2,
+    "iaead_table3": iaead.iaead_table3, "aevae_outcomes": iaead.aevae_outcomes,
+}
+
+
+def lookup(name: str) -> NamedQuery:
+    """The named query, or a ValueError naming the choices (and the closest one)."""
+    if name in QUERIES:
+        return QUERIES[name]
+    close = difflib.get_close_matches(name, QUERIES, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"unknown named query {name!r}{hint}; choose from {sorted(QUERIES)}")
+
+
+def is_named(text: str) -> bool:
+    """True when the text is one word (a query name, known or not), not SQL."""
+    return len(text.split()) == 1 and text.strip().rstrip(";").isidentifier()
+
+
+# Named queries that compare against --baseline: a baseline absent from the trials is an
+# error naming the values present, not an empty answer.
+USES_BASELINE = ("seed_stability_deltas", "pairs", "deltas", "unpaired", "best_vs_paired", "claims")
+
+
+def run_named(con, name: str, options: Options = DEFAULTS) -> list[dict[str, Any]]:
+    """Runs a named query over a connection's views.
+
+    Raises:
+        ValueError: for an unknown name, or a baseline that no trial has.
+    """
+    query = lookup(name)
+    if name in USES_BASELINE:
+        deltas.check_baseline(con, options.baseline, options.axis)
+    return query.run(con, options)
+
+
+def listing() -> list[dict[str, str]]:
+    """Name and description of every named query (for --list)."""
+    return [{"name": n, "description": q.help} for n, q in QUERIES.items()]

@@ -1,0 +1,200 @@
+"""Expected cost of a study: training samples and hours on one GPU and on 2 CPU cores.
+
+An estimate, not a promise. For every cell: epochs x (training images / training
+samples/s at the cell's batch size + test images / evaluation samples/s), since the
+trainer evaluates the test set after every epoch, plus a fixed start-up per cell. The
+samples/s are measured (``python -m study.cost_measure``) on the real training loop for
+the shapes the presets train (RATES); an unmeasured shape takes the same model's nearest
+measured shape (else the nearest shape measured), slower by its pixel count when larger.
+Trials are counted one after another on the one GPU, and as one 2-thread process on the
+CPU; stacked execution or fractional GPUs make tiny cells (lines2x2) cheaper than this.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import functools
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+from study.cell import Cell
+
+# Training samples/s by batch size and evaluation samples/s, per (model, C, H, W).
+# "gpu": one NVIDIA H100 80GB HBM3, torch 2.11 (cu130); "cpu": 2 cores of that machine's
+# CPU (taskset -c 0,1, 2 torch threads), quiet. Measured 2026-11 by study.cost_measure.
+RATES: dict[str, dict[tuple, dict]] = {
+    "gpu": {
+        ("cae", 1, 8, 8): {"train": {1: 185, 4: 840, 16: 4721, 32: 7132, 64: 15569, 128: 33220, 256: 57876, 1024: 231555}, "eval": 1758415},  # noqa: E501
+        ("cae", 1, 28, 28): {"train": {1: 243, 4: 920, 16: 3581, 32: 7253, 64: 17519, 128: 33051, 256: 71585, 1024: 266357}, "eval": 1893418},  # noqa: E501
+        ("lamp_ae", 1, 28, 28): {"train": {1: 154, 4: 630, 16: 2418, 32: 4810, 64: 7999, 128: 16028, 256: 32092, 1024: 104816}, "eval": 522763},  # noqa: E501
+        ("lamp_ae", 3, 128, 128): {"train": {1: 97, 4: 467, 16: 1646, 32: 3530, 64: 6630, 128: 9068, 256: 9813, 1024: 10627}, "eval": 44622},  # noqa: E501
+        ("iaead_cae", 1, 32, 32): {"train": {4: 405, 16: 3098, 32: 5306, 64: 9135, 128: 19117, 256: 38198, 1024: 160814}, "eval": 613041},  # noqa: E501
+        ("iaead_cae", 3, 32, 32): {"train": {4: 538, 16: 2169, 32: 5496, 64: 8950, 128: 17610, 256: 38263, 1024: 159399}, "eval": 594430},  # noqa: E501
+        ("mlp_ae", 1, 2, 2): {"train": {1: 357, 4: 1421, 16: 5670, 32: 10519, 64: 22156, 128: 42694, 256: 92387, 1024: 397512}, "eval": 5545787},  # noqa: E501
+        ("mlp_ae", 1, 32, 32): {"train": {1: 344, 4: 1735, 16: 7104, 32: 13069, 64: 22382, 128: 47578, 256: 80998, 1024: 326157}, "eval": 3126230},  # noqa: E501
+        ("mlp_ae", 1, 28, 28): {"train": {1: 338, 4: 1421, 16: 5128, 32: 11581, 64: 22296, 128: 40137, 256: 78871, 1024: 276546}, "eval": 2896305},  # noqa: E501
+        ("mlp_vae", 1, 28, 28): {"train": {1: 294, 4: 1100, 16: 4400, 32: 7956, 64: 16905, 128: 37686, 256: 81022, 1024: 316973}, "eval": 3005537},  # noqa: E501
+    },
+    "cpu": {
+        ("cae", 1, 8, 8): {"train": {1: 451, 4: 1048, 16: 3923, 32: 7737, 64: 13777, 128: 23334, 256: 31169, 1024: 40274}, "eval": 43870},  # noqa: E501
+        ("cae", 1, 28, 28): {"train": {1: 242, 4: 597, 16: 1798, 32: 2551, 64: 3542, 128: 4667, 256: 4457, 1024: 4294}, "eval": 10860},  # noqa: E501
+        ("lamp_ae", 1, 28, 28): {"train": {1: 63, 4: 205, 16: 452, 32: 576, 64: 670, 128: 717, 256: 743, 1024: 635}, "eval": 2916},  # noqa: E501
+        ("lamp_ae", 3, 128, 128): {"train": {1: 13, 4: 25, 16: 44, 32: 30}, "eval": 109},
+        ("iaead_cae", 1, 32, 32): {"train": {4: 114, 16: 309, 32: 510, 64: 541, 128: 522, 256: 520, 1024: 485}, "eval": 2492},  # noqa: E501
+        ("iaead_cae", 3, 32, 32): {"train": {4: 160, 16: 393, 32: 539, 64: 530, 128: 492, 256: 503}, "eval": 2429},  # noqa: E501
+        ("mlp_ae", 1, 2, 2): {"train": {1: 553, 4: 2186, 16: 8673, 32: 16873, 64: 33961, 128: 67090, 256: 132868, 1024: 483819}, "eval": 596756},  # noqa: E501
+        ("mlp_ae", 1, 32, 32): {"train": {1: 527, 4: 2060, 16: 7208, 32: 12760, 64: 22478, 128: 39681, 256: 59875, 1024: 120681}, "eval": 413439},  # noqa: E501
+        ("mlp_ae", 1, 28, 28): {"train": {1: 641, 4: 2406, 16: 9081, 32: 17314, 64: 31117, 128: 51989, 256: 78754, 1024: 91601}, "eval": 275428},  # noqa: E501
+        ("mlp_vae", 1, 28, 28): {"train": {1: 578, 4: 2159, 16: 7125, 32: 14275, 64: 23947, 128: 44512, 256: 58295, 1024: 91323}, "eval": 258203},  # noqa: E501
+    },
+}
+DEVICES = {"gpu": "one GPU (H100)", "cpu": "2 CPU cores"}
+# Fixed costs, fitted to studies run here (quickstart: 160 cells in 68 s on 2 cores).
+CELL_START_S = 0.25  # per trial: Ray scheduling, data (cached per worker), model build
+EPOCH_S = 0.0005  # per epoch: the test AUROC, the epoch record
+
+# (train images, test images, classes, C, H, W) of each file-backed or embedded set.
+SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
+    "digits": (1198, 599, 10, 1, 8, 8),
+    "mnist": (60000, 10000, 10, 1, 28, 28),
+    "fashion_mnist": (60000, 10000, 10, 1, 28, 28),
+    "svhn": (73257, 26032, 10, 3, 32, 32),
+    "cifar10": (50000, 10000, 10, 3, 32, 32),
+    "cifar100": (50000, 10000, 20, 3, 32, 32),
+    "lines2x2": (16, 16, 2, 1, 2, 2),
+    # MVTec AD's mean category (3,629 train and 1,725 test images over 15 categories).
+    "mvtec": (242, 115, 2, 3, 128, 128),
+}
+CONTAMINATED_CAP = 12_000  # trainables.protocols.CONTAMINATED_CAP (no torch import here)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """A study's estimated work: training samples and seconds on each device."""
+
+    cells: int
+    train_samples: float
+    seconds: dict[str, float]
+
+    def lines(self) -> list[str]:
+        """Human lines for `adstudy describe`."""
+        out = [f"  estimated cost (an estimate from measured samples/s, study/cost.py): "
+               f"{self.train_samples:,.0f} training samples in {self.cells} cells"]
+        for device, seconds in self.seconds.items():
+            out.append(f"    {DEVICES[device]:16s} ~{human(seconds)}, trials one after another")
+        return out
+
+
+def human(seconds: float) -> str:
+    """'42 s', '12 min', '3.4 h' or '2.1 days'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def data_size(cell: Cell, data_root: str) -> tuple[int, int, tuple[int, int, int]]:
+    """(training images, test images, image shape) the cell's protocol gives."""
+    train, test, classes, *shape = dataset_size(cell, data_root)
+    if cell.protocol == "contaminated":
+        normal = (train + test) / classes
+        pool = min(CONTAMINATED_CAP, normal / (1 - cell.contamination))
+        n_train = min(pool, cell.max_train) if cell.max_train else pool
+        n_test = min(n_train, cell.max_test) if cell.max_test else n_train
+    else:
+        n_train = train / classes if cell.dataset != "lines2x2" else 4
+        n_train = min(n_train, cell.max_train) if cell.max_train else n_train
+        n_test = min(test, cell.max_test) if cell.max_test else test
+    if cell.model == "iaead_cae":  # padded to at least 32x32 (trainables.preprocess)
+        shape = [shape[0], max(shape[1], 32), max(shape[2], 32)]
+    return int(n_train), int(n_test), tuple(shape)
+
+
+def dataset_size(cell: Cell, data_root: str) -> tuple[int, ...]:
+    """(train, test, classes, C, H, W) from SIZES or the dataset's own parameters."""
+    params = cell.params("dataset")
+    if cell.dataset == "lines":
+        size = params.get("size", 32)
+        return (2 * params.get("n_train", 1000), params.get("n_test", 500), 2, 1, size, size)
+    if cell.dataset == "npz":
+        return npz_size(params, data_root)
+    if cell.dataset == "mvtec":
+        train, test, classes, channels, *_ = SIZES["mvtec"]
+        size = params.get("size", 128)
+        return (train, test, classes, params.get("channels", channels), size, size)
+    return SIZES.get(cell.dataset, SIZES["mnist"])
+
+
+def npz_size(params: dict, data_root: str) -> tuple[int, ...]:
+    """Reads the arrays' shapes (the file is read once per path; no file: MNIST's size)."""
+    path = Path(params.get("path", "")).expanduser()
+    path = path if path.is_absolute() else Path(data_root).expanduser() / path
+    return _npz_shape(str(path), float(params.get("test_fraction", 0.2)))
+
+
+@functools.lru_cache(maxsize=16)
+def _npz_shape(path: str, test_fraction: float) -> tuple[int, ...]:
+    import numpy as np
+
+    try:
+        with np.load(path) as arrays:
+            x_shape, classes = arrays["x"].shape, len(np.unique(arrays["y"]))
+    except (OSError, KeyError, ValueError):
+        return SIZES["mnist"]
+    n = x_shape[0]
+    if len(x_shape) == 3:
+        c, h, w = 1, *x_shape[1:]
+    else:
+        c, h, w = (x_shape[3], *x_shape[1:3]) if x_shape[-1] in (1, 3) else x_shape[1:]
+    return (round(n * (1 - test_fraction)), round(n * test_fraction), classes, c, h, w)
+
+
+def rates(device: str, model: str, shape: tuple[int, int, int]) -> tuple[dict, float, float]:
+    """(train rates by batch size, eval rate, scale) of the profile nearest to this cell:
+    the same model when one is measured within 4x the pixel count, else the profile of
+    the nearest pixel count. Rates are multiplied by ``scale`` = measured pixels / these
+    pixels when this image is larger; a smaller one is not assumed faster (small models
+    are bound by the per-step overhead, not by pixels)."""
+    table = RATES[device]
+    pixels = math.prod(shape)
+
+    def distance(key: tuple) -> float:
+        return abs(math.log(math.prod(key[1:]) / pixels))
+
+    same = [k for k in table if k[0] == model and distance(k) <= math.log(4)]
+    key = min(same or table, key=lambda k: (distance(k), k[0] != model, k))
+    return table[key]["train"], table[key]["eval"], min(1.0, math.prod(key[1:]) / pixels)
+
+
+def train_rate(train: dict[int, float], batch_size: int) -> float:
+    """Samples/s at ``batch_size``: linear between measured sizes, the nearest beyond."""
+    sizes = sorted(train)
+    if batch_size <= sizes[0]:
+        return train[sizes[0]] * batch_size / sizes[0]  # per-step overhead dominates
+    if batch_size >= sizes[-1]:
+        return train[sizes[-1]]
+    i = bisect.bisect_left(sizes, batch_size)
+    lo, hi = sizes[i - 1], sizes[i]
+    share = (batch_size - lo) / (hi - lo)
+    return train[lo] + share * (train[hi] - train[lo])
+
+
+def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy") -> Cost:
+    """The expected cost of running ``cells`` (see the module doc)."""
+    seconds = {device: 0.0 for device in RATES}
+    samples, count = 0.0, 0
+    for cell in cells:
+        n_train, n_test, shape = data_size(cell, data_root)
+        samples += cell.epochs * n_train
+        count += 1
+        for device in RATES:
+            train, evaluate, scale = rates(device, cell.model, shape)
+            per_epoch = n_train / (train_rate(train, cell.batch_size) * scale)
+            per_epoch += n_test / (evaluate * scale)
+            seconds[device] += CELL_START_S + cell.epochs * (per_epoch + EPOCH_S)
+    return Cost(cells=count, train_samples=samples, seconds=seconds)

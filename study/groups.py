@@ -1,0 +1,45 @@
+"""Grouping cells into trials: a pure function, like grid expansion.
+
+Cells that can train as one vmapped stack (same data, model, loss; differing in seed and
+lr) are grouped together; the rest are grouped in submission order and train one after
+another inside their trial. Either way, a trial's start-up cost is paid once per group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from study.cell import Cell
+
+
+def auto_group_size(n_cells: int, slots: int, cap: int = 64) -> int:
+    """Cells per trial when the spec says 0 (auto): about four trials per slot, so the
+    slots stay busy to the end, and never more than ``cap`` cells in one trial."""
+    return max(1, min(cap, math.ceil(n_cells / max(1, 4 * slots))))
+
+
+def group_cells(cells: Sequence[Cell], size: int) -> list[list[Cell]]:
+    """Groups of at most ``size`` cells; cells with one stack key share groups.
+
+    Returns groups in a stable order: stackable families first (in first-seen order),
+    then the other cells, each family chunked into near-equal groups.
+    """
+    from trainables.stacked import stack_key
+
+    if size <= 1:
+        return [[cell] for cell in cells]
+    families: dict[object, list[Cell]] = {}
+    loose: list[Cell] = []
+    for cell in cells:
+        key = stack_key(cell)
+        if key is None:
+            loose.append(cell)
+        else:
+            families.setdefault(key, []).append(cell)
+    groups: list[list[Cell]] = []
+    for members in [*families.values(), loose]:
+        if members:
+            n_groups = math.ceil(len(members) / size)
+            groups += [members[i::n_groups] for i in range(n_groups)]
+    return groups

@@ -1,0 +1,132 @@
+"""The paper presets (configs/*.yaml): every one passes `adstudy describe` (or fails only
+for want of a downloadable data set, saying which files and how to get them), states its
+cell count, prints its expected cost; every smoke companion keeps its preset's scientific
+axes, and its first cell trains to completion. Also: the cost model, save_weights in a
+spec, and the MLP models' Keras initialisation."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from study.cell import Cell
+from study.cli import main
+from study.cost import RATES, data_size, estimate, train_rate
+from study.errors import SpecError
+from study.grid import expand
+from study.spec import load_spec, parse_spec
+from trainables.models import MODELS
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+PRESETS = ("lmse_mnist", "lmse_fashion_mnist", "lamp_batch_size", "lamp_mvtec",
+           "iaead_contamination", "iaead_contamination_cifar100", "ae_vs_vae", "ae_vs_vae_a2",
+           "ae_vs_vae_lines", "ae_vs_vae_lines_a2", "ae_vs_vae_mnist", "ae_vs_vae_mnist_a2")
+# How describe may fail where a data set is absent: the missing files and how to get them.
+DOWNLOAD_HINTS = ("download: true", "torchvision.datasets")
+MVTEC_HINTS = ("mvtec_ad/", "mvtec.com", "by hand")
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_preset_passes_describe_with_its_cell_count_and_cost(path, capsys):
+    cells = expand(load_spec(path))
+    code = main(["describe", str(path)])
+    out, err = capsys.readouterr()
+    assert f"{len(cells)} distinct cells" in out
+    assert "estimated cost (an estimate" in out
+    assert "one GPU (H100)" in out and "2 CPU cores" in out
+    if code != 0:  # only a data set this machine lacks may stop it, and the error says how
+        assert code == 2
+        hints = MVTEC_HINTS if "mvtec" in err else DOWNLOAD_HINTS
+        assert "missing" in err and all(h in err for h in hints), err
+        assert any(c.dataset in err for c in cells)
+
+
+@pytest.mark.parametrize("name", PRESETS + tuple(f"{p}_smoke" for p in PRESETS))
+def test_each_preset_states_its_cell_count(name):
+    text = (CONFIGS / f"{name}.yaml").read_text()
+    stated = re.search(r"= ([\d,]+) cells", text)
+    assert stated, f"{name}.yaml does not state its cell count ('... = N cells')"
+    assert int(stated.group(1).replace(",", "")) == len(expand(parse_spec(text)))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_smoke_companion_keeps_the_scientific_axes(name):
+    full = load_spec(CONFIGS / f"{name}.yaml")
+    smoke = load_spec(CONFIGS / f"{name}_smoke.yaml")
+    assert [(n, len(v)) for n, v in smoke.compare] == [(n, len(v)) for n, v in full.compare]
+    assert smoke.study == f"{full.study}_smoke"
+    assert smoke.resources.gpu == 0  # runs on a laptop, in minutes
+    smoke_s = estimate(expand(smoke), smoke.run.data_root).seconds["cpu"]
+    assert smoke_s < 20 * 60
+    assert smoke_s < estimate(expand(full), full.run.data_root).seconds["cpu"]
+
+
+def first_cell_runs(name: str) -> dict:
+    """The smoke preset's first cell, at most 2 epochs, trained for real (no Ray)."""
+    from trainables.run import run_cell
+
+    spec = load_spec(CONFIGS / f"{name}_smoke.yaml")
+    cell = expand(spec)[0]
+    cell = dataclasses.replace(cell, epochs=min(cell.epochs, 2))
+    records = list(run_cell(cell, spec.run.data_root, "cpu", save_weights=True))
+    return records[-1]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_first_cell_of_every_smoke_preset_trains(name, mnist5k):
+    final = first_cell_runs(name)
+    assert final["status"] == "complete", final.get("error")
+    assert 0.0 <= final["auroc"] <= 1.0
+    assert torch.load(__import__("io").BytesIO(final["weights"]), weights_only=True)
+
+
+def test_cost_follows_the_measured_rates_and_the_data_size():
+    spec = load_spec(CONFIGS / "lmse_mnist.yaml")
+    cells = expand(spec)
+    cost = estimate(cells, spec.run.data_root)
+    assert cost.cells == 720
+    assert cost.train_samples == 720 * 30 * 6000  # one MNIST digit: 6,000 training images
+    assert cost.seconds["gpu"] < cost.seconds["cpu"]  # the CAE at batch 128
+    longer = [dataclasses.replace(c, epochs=60) for c in cells]
+    assert estimate(longer).seconds["cpu"] > 1.9 * cost.seconds["cpu"]
+    table = RATES["gpu"][("cae", 1, 28, 28)]["train"]
+    assert train_rate(table, 128) == table[128]
+    assert table[128] < train_rate(table, 200) < table[256]
+    assert train_rate(table, 4096) == table[1024]
+
+
+def test_cost_of_the_protocols():
+    mnist = Cell(study="s", dataset="mnist", max_train=500, max_test=300)
+    assert data_size(mnist, "")[:2] == (500, 300)
+    pooled = Cell(study="s", dataset="mnist", protocol="contaminated", contamination=0.2,
+                  model="iaead_cae")
+    n_train, n_test, shape = data_size(pooled, "")
+    assert n_train == n_test == int(7000 / 0.8) and shape == (1, 32, 32)
+    toy = Cell(study="s", dataset="lines2x2", model="mlp_ae", batch_size=4, epochs=2000)
+    assert 1 < estimate([toy]).seconds["cpu"] < 30
+
+
+def test_save_weights_is_a_run_option_and_must_be_a_boolean():
+    assert parse_spec("study: a\nrun: {save_weights: true}").run.save_weights is True
+    assert parse_spec("study: a").run.save_weights is False
+    with pytest.raises(SpecError, match="run.save_weights: expected true or false, got 'yes'"):
+        parse_spec("study: a\nrun: {save_weights: 'yes'}")
+
+
+def test_mlp_glorot_init_is_keras_default():
+    torch.manual_seed(0)
+    model = MODELS["mlp_vae"]((1, 2, 2), 1, hidden=[2], init="glorot")
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(layers) == 5  # 4 -> 2, 2 -> 1 (mean), 1 -> 2, 2 -> 4, 2 -> 1 (log-variance)
+    for layer in layers:
+        fan_out, fan_in = layer.weight.shape
+        assert torch.all(layer.bias == 0)
+        assert layer.weight.abs().max() <= (6 / (fan_in + fan_out)) ** 0.5
+    default = MODELS["mlp_ae"]((1, 2, 2), 1, hidden=[2])
+    assert any(torch.any(m.bias != 0) for m in default.modules() if isinstance(m, torch.nn.Linear))
+    with pytest.raises(ValueError, match=r"mlp init 'he' is not allowed; choose from \['torch'"):
+        MODELS["mlp_ae"]((1, 2, 2), 1, init="he")
