@@ -27,6 +27,12 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check study trainables analysis tests
 
+# The benchmarks (bench/RESULTS.md records their figures); --device cuda where a GPU is.
+bench: setup
+	$(PY) -m bench.throughput
+	$(PY) -m bench.flops
+	$(PY) -m bench.scheduler
+
 clean:
 	rm -rf results report
 

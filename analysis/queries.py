@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from analysis import bestof, claims, convergence, deltas
+from analysis import bestof, claims, convergence, deltas, tuned
 from analysis import tables_iaead_vae as iaead
 from analysis import tables_lmse_lamp as lmse
 from analysis.tables import PaperTable
@@ -100,6 +100,21 @@ QUERIES: dict[str, NamedQuery] = {
     "best_vs_paired": NamedQuery("best-of delta beside the paired delta per dataset",
                                  lambda con, o: bestof.best_vs_paired(con, o.baseline, o.axis,
                                                                       o.by)),
+    "tuned_trials": _plain("tuned studies: every trial with its selection objective (to "
+                           "minimise) and its rank in its group", lambda o: tuned.TUNED_TRIALS_SQL),
+    "tuned_best": NamedQuery("tuned studies: per group the best trial by its tune_metric, its "
+                             "test metrics and the budget spent",
+                             lambda con, o: tuned.tuned_best(con, o.axis)),
+    "tuned_budget": NamedQuery("tuned studies: trials spent per group (min/max), outcomes, "
+                               "epochs and seconds, per --axis value",
+                               lambda con, o: tuned.budget_table(con, o.axis)),
+    "tuned_deltas": NamedQuery("tuned bests paired across --axis: --metric of other - "
+                               "--baseline, CI, Wilcoxon p, wins/ties/losses",
+                               lambda con, o: tuned.tuned_summary(con, o.baseline, o.axis,
+                                                                  o.metric, o.by)),
+    "tuned_vs_grid": NamedQuery("per dataset: the tuned-best delta beside the grid's paired "
+                                "delta", lambda con, o: tuned.side_by_side(con, o.baseline,
+                                                                           o.axis, o.metric)),
     "claims": NamedQuery("each claim with verdict and evidence (effect, CI, p, n)",
                          lambda con, o: claims.claims(con, o.baseline, o.axis)),
     "lmse_table": NamedQuery("LMSE Tables I/II: AUROC mean ± std per normal class and loss",
@@ -138,7 +153,8 @@ def is_named(text: str) -> bool:
 
 # Named queries that compare against --baseline: a baseline absent from the trials is an
 # error naming the values present, not an empty answer.
-USES_BASELINE = ("seed_stability_deltas", "pairs", "deltas", "unpaired", "best_vs_paired", "claims")
+USES_BASELINE = ("seed_stability_deltas", "pairs", "deltas", "unpaired", "best_vs_paired", "claims",
+                 "tuned_deltas", "tuned_vs_grid")
 
 
 def run_named(con, name: str, options: Options = DEFAULTS) -> list[dict[str, Any]]:

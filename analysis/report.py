@@ -10,7 +10,7 @@ import datetime
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis import sections
+from analysis import sections, tuned
 from analysis.deltas import axis_values
 from analysis.document import Block, Heading, Table, Text, markdown_table, to_html, to_markdown
 from analysis.queries import PAPER_TABLES
@@ -63,10 +63,7 @@ def build_report(
     cli = " ".join([f"--results {results}", *(f"--study {s}" for s in studies)])
     ctx = sections.Context(folder, baseline, last=last, cli=cli,
                            has_baseline=baseline in axis_values(con))
-    blocks = header(con, studies, results, ctx)
-    for section in SECTIONS:
-        blocks += section(con, ctx)
-    blocks += paper_tables(con, ctx)
+    blocks = header(con, studies, results, ctx) + body(con, results, studies, ctx)
     paths = {}
     if "md" in format:
         paths["md"] = folder / "report.md"
@@ -75,6 +72,22 @@ def build_report(
         paths["html"] = folder / "report.html"
         paths["html"].write_text(to_html(blocks, f"adstudy report: {', '.join(studies)}"))
     return paths.get("md", paths.get("html"))
+
+
+def body(con, results: str, studies: Sequence[str], ctx: sections.Context) -> list[Block]:
+    """The sections and paper tables; where the trials hold tuned rows (search: optuna),
+    the grid sections cover the grid rows alone and the tuned comparison follows."""
+    grid, blocks = con, []
+    if tuned.has_tuned(con):
+        if not tuned.has_grid(con):
+            return sections.trials_section(con, ctx) + tuned.tuned_section(con, ctx)
+        grid = tuned.grid_only(connect(results, studies))
+        blocks.append(Text("Sections before the tuned comparison cover the grid rows only "
+                           "(trials with no group_id)."))
+    for section in SECTIONS:
+        blocks += section(grid, ctx)
+    blocks += paper_tables(grid, ctx)
+    return blocks + (tuned.tuned_section(con, ctx) if grid is not con else [])
 
 
 def header(con, studies: Sequence[str], results: str, ctx: sections.Context) -> list[Block]:

@@ -7,7 +7,7 @@ datasets with the explicit schema of ``study.schema``, registered in DuckDB.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
@@ -15,14 +15,24 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
+from analysis.guard import HINT, check_statements, lock, readable, to_stderr
 from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS
 from study.schema import TABLES
 from study.store import resolve
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict]:
-    """A query's result as a list of dicts (column name -> value)."""
-    cursor = con.execute(sql, list(params))
+    """A query's result as a list of dicts (column name -> value).
+
+    Raises:
+        ValueError: on a read-only connection (connect(read_only=True)), for SQL that
+            writes, attaches or loads files (analysis.guard).
+    """
+    check_statements(con, sql)
+    try:
+        cursor = con.execute(sql, list(params))
+    except duckdb.PermissionException as err:  # a file outside the views' folders
+        raise ValueError(f"{err}\n({HINT})") from err
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
@@ -36,12 +46,21 @@ def study_names(results: str) -> list[str]:
     )
 
 
-def connect(results: str = "results", studies: Sequence[str] | None = None):
+def connect(
+    results: str = "results", studies: Sequence[str] | None = None, read_only: bool = False,
+    warn: Callable[[str], None] = to_stderr,
+):
     """An in-memory DuckDB connection with the three views over the chosen studies.
+
+    A Parquet file whose footer cannot be read (truncated, corrupt) is left out of the
+    views and named through ``warn``; the rest stays readable.
 
     Args:
         results: the results root, a local path or a URI.
         studies: study names to include; None or empty means every study found.
+        read_only: SQL may read only the views' folders and never write, attach or load
+            files (analysis.guard; `adstudy sql` without --allow-files).
+        warn: called with a message per unreadable file.
     Returns:
         A DuckDB connection with views ``trials``, ``epochs`` and ``scores``.
     Raises:
@@ -56,23 +75,56 @@ def connect(results: str = "results", studies: Sequence[str] | None = None):
             f"study {missing[0]!r} not found in {results}; studies there: {available or 'none'}"
         )
     con = duckdb.connect(":memory:")
+    uri = "://" in results
+    folders = {table: [f"{root.rstrip('/')}/{s}/{table}" for s in chosen] for table in TABLES}
     for table, schema in TABLES.items():
-        folders = [f"{root.rstrip('/')}/{s}/{table}" for s in chosen]
-        files = {folder: _parquet_files(fs, folder) for folder in folders}
-        if not any(files.values()):
-            con.register(f"{table}_data", pa.Table.from_pylist([], schema=schema))
-        elif "://" in results:
-            paths = [f for found in files.values() for f in found]
-            dataset = pads.dataset(paths, schema=schema, filesystem=fs, format="parquet")
-            con.register(f"{table}_data", dataset)
-        else:  # one glob per study keeps the SQL short for studies of many cells
-            globs = [f"{folder}/*.parquet" for folder, found in files.items() if found]
-            con.execute(
-                f"CREATE VIEW {table}_data AS SELECT * FROM read_parquet({_sql_list(globs)}, "
-                "union_by_name = true)"
-            )
+        _data_view(con, fs, uri, table, folders[table], warn)
         con.execute(complete_view(con, table, schema))
+    if read_only:
+        lock(con, [] if uri else [f for found in folders.values() for f in found])
     return con
+
+
+def _data_view(
+    con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, uri: bool, table: str,
+    folders: Sequence[str], warn: Callable[[str], None],
+) -> None:
+    """``<table>_data``: every readable Parquet file of ``table`` in ``folders``."""
+    schema = TABLES[table]
+    files = {folder: _parquet_files(fs, folder) for folder in folders}
+    paths = [f for found in files.values() for f in found]
+    if not paths:
+        _empty(con, table, schema)
+    elif uri:
+        dataset = pads.dataset(paths, schema=schema, filesystem=fs, format="parquet")
+        try:
+            dataset.count_rows()  # reads every footer, as a query would
+        except (OSError, ValueError, pa.ArrowException):
+            dataset = pads.dataset(readable(fs, paths, warn), schema=schema, filesystem=fs,
+                                   format="parquet")
+        con.register(f"{table}_data", dataset)
+    else:  # one glob per study keeps the SQL short for studies of many cells
+        globs = [f"{folder}/*.parquet" for folder, found in files.items() if found]
+        try:
+            _parquet_view(con, table, globs)
+        except duckdb.Error:  # a file DuckDB cannot read: list the readable ones
+            good = readable(fs, paths, warn)
+            if good:
+                _parquet_view(con, table, good)
+            else:
+                _empty(con, table, schema)
+
+
+def _parquet_view(con: duckdb.DuckDBPyConnection, table: str, paths: Sequence[str]) -> None:
+    """``<table>_data`` over Parquet files or globs; reads their footers (union_by_name)."""
+    con.execute(
+        f"CREATE OR REPLACE VIEW {table}_data AS SELECT * FROM "
+        f"read_parquet({_sql_list(paths)}, union_by_name = true)"
+    )
+
+
+def _empty(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    con.register(f"{table}_data", pa.Table.from_pylist([], schema=schema))
 
 
 _DUCK_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE"}

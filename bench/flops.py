@@ -42,6 +42,14 @@ def train_step_flops(name: str, batch: int, device: torch.device) -> tuple[float
     return flops / batch, flops * steps / seconds
 
 
+def stacked_flops(per_sample: float, batch: int, device: torch.device, k: int) -> float:
+    """Achieved FLOP/s of K CAE cells trained as one vmapped stack (trainables.stacked)."""
+    from bench.throughput import stacked_rate
+
+    x = torch.rand(max(batch * 8, 2048), *SHAPES["cae"], device=device)
+    return per_sample * stacked_rate(x, batch, device, k)
+
+
 def matmul_peak(device: torch.device, n: int = 4096) -> float:
     a = torch.rand(n, n, device=device)
     b = torch.rand(n, n, device=device)
@@ -55,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--stack", type=int, default=64, help="cells in the stacked row")
     args = parser.parse_args()
     device = torch.device(args.device)
     peak = matmul_peak(device)
@@ -67,6 +76,10 @@ def main() -> None:
         per_sample, rate = train_step_flops(name, args.batch_size, device)
         print(f"| {name} | {SHAPES[name]} | {per_sample / 1e6:.3f} | {rate / 1e9:,.1f} "
               f"| {rate / peak:.2%} |", flush=True)
+        if name == "cae":
+            stacked = stacked_flops(per_sample, args.batch_size, device, args.stack)
+            print(f"| cae, stacked K={args.stack} | {SHAPES[name]} | {per_sample / 1e6:.3f} "
+                  f"| {stacked / 1e9:,.1f} | {stacked / peak:.2%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import torch
 from bench.common import baseline_epoch, images_uint8, machine, timed
 from study.cell import Cell
 from trainables.models import MODELS
+from trainables.optimizers import build_optimizer
 from trainables.stacked import Stack, train_stack_epoch
 from trainables.train import Trial, train_epoch
 
@@ -31,7 +32,8 @@ def our_rate(x: torch.Tensor, batch_size: int, device: torch.device) -> float:
     torch.manual_seed(0)
     model = MODELS["cae"](tuple(x.shape[1:]), 16).to(device)
     trial = Trial(model=model, loss_fn=lambda out, t: ((out.recon - t) ** 2).flatten(1).mean(1),
-                  optimizer=torch.optim.Adam(model.parameters(), 1e-3), schedule=None,
+                  optimizer=build_optimizer("adam", model.parameters(), 1e-3, {})[0],
+                  schedule=None,
                   train_x=x, test_x=x[:1], test_y=np.zeros(1), generator=torch.Generator())
     train_epoch(trial, batch_size, 0)  # warm-up (allocator, cuDNN autotune)
     return len(x) / timed(lambda: train_epoch(trial, batch_size, 1), device)

@@ -8,6 +8,7 @@ from typing import Any
 from ray import tune
 
 from study.cell import Cell
+from study.errors import StoreError
 from study.progress import Progress
 from study.schema import EPOCHS
 from study.store import ResultsStore
@@ -23,6 +24,8 @@ class StoreCallback(tune.Callback):
     (on_trial_recover drops its cells' partial epochs; cells already written stay written
     and are not written twice); when retries run out, its unwritten cells are stored as
     failed with Tune's error. The row's ``retries`` counts the attempts that died.
+    A cell that cannot be written (OSError: a full disk, a lost mount) stops the study:
+    the store keeps no part of it, ``failure`` holds the error and submit raises it.
     """
 
     def __init__(self, store: ResultsStore, progress: Progress):
@@ -30,6 +33,7 @@ class StoreCallback(tune.Callback):
         self.progress = progress
         self.epochs: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.written: set[str] = set()
+        self.failure: StoreError | None = None  # the write that stopped the study
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         kind = result.get("kind")
@@ -59,7 +63,15 @@ class StoreCallback(tune.Callback):
         final = {**final, "retries": int(trial.num_failures), "trial_id": trial.trial_id}
         if epochs is None:
             epochs = self.epochs.pop(cell.cell_id, [])
-        self.store.write_cell(cell, final, epochs)
+        try:
+            self.store.write_cell(cell, final, epochs)
+        except OSError as err:  # a full disk, a lost mount: stop, keep what is stored
+            self.failure = self.failure or StoreError(
+                f"cannot store cell {cell.cell_id} in {self.store.path}: {err}. No part of it "
+                f"was kept; the {len(self.written)} cells stored before it in this run are. "
+                "Free space (or fix the store) and submit again: only the rest runs"
+            )
+            raise self.failure from err
         self.written.add(cell.cell_id)
         self.progress.record(final.get("status", "failed"))
 

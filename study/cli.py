@@ -32,7 +32,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
     for name, value in spec.fixed:
         print(f"  {'fixed':8s}{name:14s}{shown_value(value)}")
     cells = expand(spec)
-    print(f"  {count(spec)} combinations, {len(cells)} distinct cells")
+    if spec.search == "optuna":  # groups, each an Optuna search of n_trials (study/tuning.py)
+        from study.tuning import describe_lines, estimate_cells
+
+        print("\n".join(describe_lines(spec)))
+        cells = estimate_cells(spec)
+    else:
+        print(f"  {count(spec)} combinations, {len(cells)} distinct cells")
     print(f"  resources per trial: {spec.resources.cpu} cpu, {spec.resources.gpu} gpu")
     print("\n".join(estimate(cells, spec.run.data_root).lines()))
     # Checked after the size and cost are shown, so a user without the data sees both.
@@ -54,7 +60,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.config)
     try:
-        progress = submit(spec, results=args.results, address=args.address, yes=args.yes)
+        progress = submit(spec, results=args.results, address=args.address, yes=args.yes,
+                          out=sys.stdout, new_version=args.new_version)
     except ConnectionError as err:  # no cluster at --address, or a token it refuses
         print(f"adstudy submit: error: {err}", file=sys.stderr)
         return 2
@@ -75,7 +82,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     try:
         if args.list or args.show_sql:
             return show_queries(args, options)
-        con = connect(args.results, args.study)
+        con = connect(args.results, args.study, read_only=not args.allow_files)
         if args.query is None:  # interactive shell (or statements piped on stdin)
             return 1 if run_shell(con, sys.stdin, sys.stdout, write, options) else 0
         named = is_named(args.query)
@@ -190,6 +197,9 @@ def add_sql_parser(sub) -> None:
     p.add_argument("--by", type=lambda s: tuple(c for c in s.split(",") if c), default=(),
                    help="comma-separated columns to group by, e.g. dataset,normal_class")
     p.add_argument("--last", type=int, default=5, help="last epochs for oscillation queries")
+    p.add_argument("--allow-files", action="store_true",
+                   help="let SQL read and write files beyond the views (COPY, ATTACH, "
+                   "read_csv, ...); without it adstudy sql is read-only")
     p.set_defaults(fn=cmd_sql)
 
 
@@ -226,6 +236,9 @@ def parser() -> argparse.ArgumentParser:
         "RAY_ADDRESS if set, else a local Ray for this process)",
     )
     p.add_argument("--yes", action="store_true", help="allow grids over 100,000 cells")
+    p.add_argument("--new-version", action="store_true",
+                   help="when the results hold another spec under this study name, store this "
+                   "one as <study>.v2 (.v3, ...) instead of refusing")
     p.set_defaults(fn=cmd_submit)
 
     add_sql_parser(sub)

@@ -1,5 +1,5 @@
-"""Trying each distinct model, loss and optimizer on its dataset's image shape before a
-study runs, so a combination that cannot train fails at submit, not in trial 900.
+"""Trying each distinct model and loss on its dataset's image shape, and each optimizer,
+before a study runs, so a combination that cannot train fails at submit, not in trial 900.
 
 Image shapes come from IMAGE_SHAPES without reading the data (a driver on a cluster need
 not hold it); ``npz`` reads only the header of its ``x`` array, when the file is there.
@@ -85,17 +85,18 @@ IMAGE_SHAPES: dict[str, Callable[[Path, dict], Shape | None]] = {
 }
 
 
-def probe_key(cell: Cell) -> tuple:
-    """What decides whether a cell can train at all (not lr, seed, class or epochs)."""
+def probe_key(cell: Cell, shape: Shape) -> tuple:
+    """What decides whether a cell can train on images of ``shape`` (not lr, seed, class,
+    epochs, nor which files hold the images; optimizers are probed on their own)."""
     return (
-        cell.dataset, cell.dataset_params, cell.model, cell.model_params, cell.latent_dim,
-        cell.loss, cell.loss_params, cell.optimizer, cell.optimizer_params, cell.score,
-        min(cell.batch_size, PROBE_IMAGES),
+        shape, cell.model, cell.model_params, cell.latent_dim, cell.loss, cell.loss_params,
+        cell.score, min(cell.batch_size, PROBE_IMAGES),
     )
 
 
 def probe_cells(cells: Iterable[Cell], root: str | None) -> None:
-    """Probes every distinct probe_key once (see the module doc).
+    """Probes every distinct probe_key once, and every distinct optimizer (see the module
+    doc).
 
     Args:
         cells: cells whose fields already passed validate.check_field.
@@ -104,14 +105,19 @@ def probe_cells(cells: Iterable[Cell], root: str | None) -> None:
         SpecError: naming the cell's model, loss, optimizer and batch size, the dataset
             and its image shape, and the error the trainer raised.
     """
+    shapes: dict[tuple[str, str], Shape | None] = {}
     seen: set[tuple] = set()
     for cell in cells:
-        key = probe_key(cell)
-        if key in seen:
-            continue
-        seen.add(key)
-        shape = image_shape(cell, root)
-        if shape is not None:
+        dataset = (cell.dataset, cell.dataset_params)
+        if dataset not in shapes:
+            shapes[dataset] = image_shape(cell, root)
+        optimizer = (cell.optimizer, cell.optimizer_params, cell.lr)
+        if optimizer not in seen:
+            seen.add(optimizer)
+            probe_optimizer(cell)
+        shape = shapes[dataset]
+        if shape is not None and probe_key(cell, shape) not in seen:
+            seen.add(probe_key(cell, shape))
             probe(cell, shape)
 
 
@@ -122,6 +128,27 @@ def image_shape(cell: Cell, root: str | None) -> Shape | None:
     return find(Path(root or "."), cell.params("dataset"))
 
 
+def probe_optimizer(cell: Cell) -> None:
+    """Builds the cell's optimizer and schedule on one parameter and steps them once."""
+    torch, _ = _torch_modules()
+    from trainables.optimizers import build_optimizer
+
+    weight = torch.nn.Parameter(torch.ones(4))
+    try:
+        optimizer, schedule = build_optimizer(
+            cell.optimizer, [weight], cell.lr, cell.params("optimizer")
+        )
+        weight.sum().backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+    except Exception as err:  # noqa: BLE001 - whatever the trial would hit, named here
+        raise SpecError(
+            f"optimizer {cell.label('optimizer')!r} with lr {cell.lr} cannot run: "
+            f"{type(err).__name__}: {err}"
+        ) from err
+
+
 def probe(cell: Cell, shape: Shape) -> None:
     """Trains ``cell`` for one epoch on PROBE_IMAGES random images of ``shape`` (CPU)."""
     try:
@@ -129,8 +156,8 @@ def probe(cell: Cell, shape: Shape) -> None:
     except Exception as err:  # noqa: BLE001 - whatever the trial would hit, named here
         raise SpecError(
             f"model {cell.label('model')!r} (latent_dim {cell.latent_dim}) with loss "
-            f"{cell.label('loss')!r}, optimizer {cell.label('optimizer')!r}, score "
-            f"{cell.score!r} and batch_size {cell.batch_size} cannot train on dataset "
+            f"{cell.label('loss')!r}, score {cell.score!r} and batch_size "
+            f"{cell.batch_size} cannot train on dataset "
             f"{cell.label('dataset')!r} (images [C, H, W] = {list(shape)}): "
             f"{type(err).__name__}: {err}"
         ) from err
@@ -153,12 +180,17 @@ def _train_once(cell: Cell, shape: Shape) -> None:
     images = np.random.default_rng(0).random((PROBE_IMAGES, *shape), dtype=np.float32)
     x = preprocess(cell.model, images)
     task = Task(train_x=x, test_x=x, test_y=np.array([0, 1]))
-    with torch.random.fork_rng(devices=[]):  # the driver's torch RNG stays as it was
-        trial = train.build_trial(cell, task, torch.device("cpu"))
-        train.end_of_epoch(trial, 0)
-        try:
-            train.train_epoch(trial, cell.batch_size, 1)
-        except train.Diverged:
-            return  # a loss that diverges is a result (status diverged), not bad input
-        train.end_of_epoch(trial, 1)
-        train.score_test(trial, cell.score)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is several times faster
+    try:
+        with torch.random.fork_rng(devices=[]):  # the driver's torch RNG stays as it was
+            trial = train.build_trial(cell, task, torch.device("cpu"))
+            train.end_of_epoch(trial, 0)
+            try:
+                train.train_epoch(trial, cell.batch_size, 1)
+            except train.Diverged:
+                return  # a loss that diverges is a result (status diverged), not bad input
+            train.end_of_epoch(trial, 1)
+            train.score_test(trial, cell.score)
+    finally:
+        torch.set_num_threads(threads)

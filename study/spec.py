@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -209,14 +210,21 @@ def normalise_value(where: str, field: str, value: Any) -> Any:
     if field in NAMED_FIELDS:
         return _named_value(where, value)
     wanted = CELL_TYPES[field]
+    number = None
     if wanted is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        number = float(value)
     if wanted is float and isinstance(value, str):
         try:
-            return float(value)  # YAML reads 1e-3 (no dot) as a string
+            number = float(value)  # YAML reads 1e-3 (no dot) as a string
         except ValueError:
             pass
+    if number is not None:
+        if not math.isfinite(number):
+            raise SpecError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if wanted is int and isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**63:  # a Parquet int64 column holds it
+            raise SpecError(f"{where}: {value!r} is out of range; use at most 2**63 - 1")
         return value
     if wanted is str and isinstance(value, str):
         return value
@@ -228,7 +236,13 @@ def _named_value(where: str, value: Any) -> tuple[str, str]:
         return (value, "{}")
     if isinstance(value, Mapping) and isinstance(value.get("name"), str):
         params = {k: v for k, v in value.items() if k != "name"}
-        return (value["name"], canonical_json(params))
+        try:
+            return (value["name"], canonical_json(params))
+        except (TypeError, ValueError) as err:  # a YAML date or tag JSON cannot hold
+            raise SpecError(
+                f"{where}: parameters must be numbers, strings, lists or mappings "
+                f"(quote dates), got {params!r}: {err}"
+            ) from err
     raise SpecError(f"{where}: expected a name or a mapping with 'name', got {value!r}")
 
 
@@ -247,9 +261,12 @@ def _section(raw: Mapping, key: str, kind: type) -> Any:
         elif isinstance(default, str) and not isinstance(value, str):
             raise SpecError(f"{key}.{name}: expected a string, got {value!r}")
         elif isinstance(default, int | float) and (
-            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            isinstance(value, bool) or not isinstance(value, int | float)
+            or not 0 <= value < math.inf
         ):
             raise SpecError(f"{key}.{name}: expected a number >= 0, got {value!r}")
+        elif isinstance(default, int) and not isinstance(value, int):
+            raise SpecError(f"{key}.{name}: expected a whole number >= 0, got {value!r}")
         values[name] = value
     return kind(**values)
 

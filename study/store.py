@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,6 +24,9 @@ from study.cell import Cell
 from study.errors import StoreError
 from study.schema import EPOCHS, SCORES, TRIALS
 
+# A study name is one folder name: no separators, no '..', no leading dot (hidden).
+SAFE_STUDY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
 
 def resolve(root: str) -> tuple[pafs.FileSystem, str]:
     """A filesystem and a path inside it, for a local path or a URI."""
@@ -32,12 +36,30 @@ def resolve(root: str) -> tuple[pafs.FileSystem, str]:
 
 
 class ResultsStore:
-    """The stored results of one study under a results root."""
+    """The stored results of one study under a results root.
 
-    def __init__(self, root: str, study: str):
-        self.fs, base = resolve(root)
+    Args:
+        root: the results root, a local path or a URI.
+        study: the study name (one folder under the root).
+        filesystem: a pyarrow filesystem to use instead of the one ``root`` names (root is
+            then a path inside it), e.g. one that injects faults in a test.
+    Raises:
+        StoreError: for a study name that is not one plain folder name.
+    """
+
+    def __init__(self, root: str, study: str, filesystem: pafs.FileSystem | None = None):
+        if not SAFE_STUDY.match(study) or ".." in study:
+            raise StoreError(
+                f"study name {study!r} is not allowed: use letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit (it becomes one folder name)"
+            )
+        if filesystem is None:
+            self.fs, base = resolve(root)
+        else:
+            self.fs, base = filesystem, root
         self.study = study
         self.path = f"{base.rstrip('/')}/{study}"
+        self.unreadable: dict[str, str] = {}  # trials files stored_statuses could not read
 
     def table_dir(self, table: str) -> str:
         return f"{self.path}/{table}"
@@ -52,19 +74,40 @@ class ResultsStore:
             for table in ("trials", "epochs", "scores"):
                 self.fs.create_dir(self.table_dir(table), recursive=True)
             probe = f"{self.path}/.write-probe-{uuid.uuid4().hex}"
-            with self.fs.open_output_stream(probe) as stream:
-                stream.write(b"ok")
-            self.fs.delete_file(probe)
+            try:
+                with self.fs.open_output_stream(probe) as stream:
+                    stream.write(b"ok")
+            finally:
+                _remove_quietly(self.fs, probe)
         except OSError as err:
             raise StoreError(f"results dir {self.path!r} is not writable: {err}") from err
 
     def stored_statuses(self) -> dict[str, str]:
-        """cell_id -> status of every stored cell (read from file names and rows)."""
+        """cell_id -> status of every stored cell (read from its trials row).
+
+        A trials file that cannot be read (truncated, corrupt) is left out, so its cell
+        runs again and its files are replaced; its path and the reason land in
+        ``self.unreadable``.
+        """
         files = self._parquet_files("trials")
+        self.unreadable = {}
         if not files:
             return {}
-        table = pq.read_table(files, columns=["cell_id", "status"], filesystem=self.fs)
-        return dict(zip(table["cell_id"].to_pylist(), table["status"].to_pylist(), strict=True))
+        try:
+            tables = [pq.read_table(files, columns=["cell_id", "status"], filesystem=self.fs)]
+        except (OSError, ValueError, pa.ArrowException):  # one bad file: read them one by one
+            tables = [t for t in (self._read_status(f) for f in files) if t is not None]
+        statuses: dict[str, str] = {}
+        for table in tables:
+            statuses |= zip(table["cell_id"].to_pylist(), table["status"].to_pylist(), strict=True)
+        return statuses
+
+    def _read_status(self, path: str) -> pa.Table | None:
+        try:
+            return pq.read_table(path, columns=["cell_id", "status"], filesystem=self.fs)
+        except (OSError, ValueError, pa.ArrowException) as err:
+            self.unreadable[path] = str(err).splitlines()[0] if str(err) else type(err).__name__
+            return None
 
     def _parquet_files(self, table: str) -> list[str]:
         selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
@@ -76,14 +119,22 @@ class ResultsStore:
         """Stores one finished cell: weights (when the final record carries them), scores
         and epochs first, the trials row last."""
         cell_id = cell.cell_id
-        if final.get("weights"):
-            self.write_weights(cell_id, final["weights"])
-        epoch_rows = [{"study": cell.study, "cell_id": cell_id, **e} for e in epochs]
-        self._write("epochs", cell_id, pa.Table.from_pylist(epoch_rows, schema=EPOCHS))
-        self._write("scores", cell_id, scores_table(cell, final))
-        self._write("trials", cell_id, pa.Table.from_pylist([trial_row(cell, final)], TRIALS))
+        written: list[str] = []
+        try:  # all or nothing: a failed write (a full disk) removes what this call wrote
+            if final.get("weights"):
+                written.append(self.write_weights(cell_id, final["weights"]))
+            epoch_rows = [{"study": cell.study, "cell_id": cell_id, **e} for e in epochs]
+            epochs_table = pa.Table.from_pylist(epoch_rows, schema=EPOCHS)
+            written.append(self._write("epochs", cell_id, epochs_table))
+            written.append(self._write("scores", cell_id, scores_table(cell, final)))
+            self._write("trials", cell_id, pa.Table.from_pylist([trial_row(cell, final)], TRIALS))
+        except BaseException:
+            for path in written:
+                _remove_quietly(self.fs, path)
+            raise
 
-    def _write(self, table: str, cell_id: str, data: pa.Table) -> None:
+    def _write(self, table: str, cell_id: str, data: pa.Table) -> str:
+        """Writes ``<table>/<cell_id>.parquet`` through a temp name; returns its path."""
         final_path = f"{self.table_dir(table)}/{cell_id}.parquet"
         temp_path = f"{self.table_dir(table)}/.{cell_id}.{uuid.uuid4().hex}.tmp"
         try:
@@ -92,16 +143,24 @@ class ResultsStore:
         except BaseException:
             _remove_quietly(self.fs, temp_path)
             raise
+        return final_path
 
-    def write_weights(self, cell_id: str, data: bytes) -> None:
-        """weights/<cell_id>.pt: a trial's final state_dict (torch.save bytes)."""
+    def write_weights(self, cell_id: str, data: bytes) -> str:
+        """weights/<cell_id>.pt: a trial's final state_dict (torch.save bytes); returns
+        its path."""
         folder = self.table_dir("weights")
         self.fs.create_dir(folder, recursive=True)
-        temp_path = f"{folder}/.{cell_id}.{uuid.uuid4().hex}.tmp"
+        self._put(f"{folder}/{cell_id}.pt", bytes(data))
+        return f"{folder}/{cell_id}.pt"
+
+    def _put(self, path: str, data: bytes) -> None:
+        """Writes ``data`` to ``path`` through a temp name in its folder."""
+        folder, name = path.rsplit("/", 1)
+        temp_path = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
         try:
             with self.fs.open_output_stream(temp_path) as stream:
-                stream.write(bytes(data))
-            self.fs.move(temp_path, f"{folder}/{cell_id}.pt")
+                stream.write(data)
+            self.fs.move(temp_path, path)
         except BaseException:
             _remove_quietly(self.fs, temp_path)
             raise
@@ -115,17 +174,13 @@ class ResultsStore:
             return None
 
     def write_study_json(self, record: Mapping[str, Any]) -> None:
-        data = json.dumps(record, indent=2, sort_keys=True).encode()
-        temp_path = f"{self.path}/.study.{uuid.uuid4().hex}.tmp"
-        with self.fs.open_output_stream(temp_path) as stream:
-            stream.write(data)
-        self.fs.move(temp_path, f"{self.path}/study.json")
+        self._put(f"{self.path}/study.json", json.dumps(record, indent=2, sort_keys=True).encode())
 
     def read_study_json(self) -> dict[str, Any] | None:
         try:
             with self.fs.open_input_stream(f"{self.path}/study.json") as stream:
                 return json.loads(stream.read())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no study stored there
             return None
 
 

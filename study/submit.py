@@ -59,7 +59,7 @@ def plan(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Plan:
             "pass --yes to run it anyway"
         )
     cells = expand(spec)
-    validate_cells(cells)
+    validate_cells(cells, shape_root=spec.run.data_root)  # no file checks: data may be remote
     store.prepare()
     stored = store.stored_statuses()
     todo = [c for c in cells if stored.get(c.cell_id) not in FINAL_STATUSES]
@@ -72,6 +72,8 @@ def submit(
     address: str | None = None,
     yes: bool = False,
     out: TextIO = sys.stdout,
+    new_version: bool = False,
+    filesystem=None,
 ) -> Progress:
     """Runs every cell of the study that the store does not hold yet.
 
@@ -82,16 +84,31 @@ def submit(
             an embedded local Ray.
         yes: allow grids over MAX_CELLS_WITHOUT_CONFIRM cells.
         out: where progress goes.
+        new_version: when the store holds another spec under the study's name, store
+            this one as ``<study>.v2`` (.v3, ...) instead of refusing (study.identity).
+        filesystem: a pyarrow filesystem for the store (results is then a path in it).
     Returns:
         The final progress counts (cells run this time, by status).
+    Raises:
+        SpecError, StoreError: before any trial, for bad input or an unusable store;
+            StoreError during the study when a result cannot be written (a full disk).
     """
+    from study.identity import choose_study
+
     address = cluster_address(address)  # a bad address fails before any work
+    study = choose_study(spec, results, new_version, filesystem)
+    if study != spec.study:
+        out.write(f"[{spec.study}] the store holds a different spec under this name; "
+                  f"--new-version: storing this one as study {study!r}\n")
+        spec = dataclasses.replace(spec, study=study)
     if spec.search == "optuna":  # tuned groups, one Optuna search each: study/tune_run.py
         from study.tune_run import submit_tuned
 
-        return submit_tuned(spec, results, address, yes, out)
-    store = ResultsStore(results, spec.study)
+        return submit_tuned(spec, results, address, yes, out, filesystem)
+    store = ResultsStore(results, spec.study, filesystem)
     work = plan(spec, store, yes)
+    for path, reason in store.unreadable.items():
+        out.write(f"[{spec.study}] warning: cannot read {path} ({reason}); its cell runs again\n")
     out.write(f"[{spec.study}] {work.describe()}\n")
     store.write_study_json(study_record(spec, store))
     progress = Progress(spec.study, len(work.todo), out)
@@ -139,6 +156,7 @@ def run_on_ray(
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     size = spec.run.cells_per_trial or auto_group_size(len(todo), trial_slots(spec))
     groups = group_cells(todo, size)
+    callback = StoreCallback(store, progress)
     try:
         tuner = tune.Tuner(
             tune.with_resources(run_trial, resources),
@@ -157,15 +175,21 @@ def run_on_ray(
                 name=spec.study,
                 storage_path=scratch,
                 verbose=0,
-                callbacks=[StoreCallback(store, progress)],
+                callbacks=[callback],
                 failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
             ),
         )
         tuner.fit()
+    except Exception:
+        if callback.failure is not None:  # a result could not be written: say which and why
+            raise callback.failure from None
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if started_here:
             ray.shutdown()
+    if callback.failure is not None:  # raised inside Tune, in case Tune ever swallows it
+        raise callback.failure
 
 
 def trial_slots(spec: StudySpec) -> int:

@@ -63,7 +63,7 @@ def pruned_record(epochs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def submit_tuned(
     spec: StudySpec, results: str = "results", address: str | None = None,
-    yes: bool = False, out: TextIO = sys.stdout,
+    yes: bool = False, out: TextIO = sys.stdout, filesystem=None,
 ) -> Progress:
     """Runs what is left of every group's budget of a tuned study.
 
@@ -73,12 +73,19 @@ def submit_tuned(
         address: a Ray cluster to join; None starts an embedded local Ray.
         yes: allow studies of over study.tuning.MAX_GROUPS_WITHOUT_CONFIRM groups.
         out: where progress goes.
+        filesystem: a pyarrow filesystem for the store (results is then a path in it).
     Returns:
         The progress counts of the trials run this time, by status.
+    Raises:
+        SpecError, StoreError: before any trial, for bad input or an unusable store;
+            StoreError during the study when a result cannot be written.
     """
     address = cluster_address(address)
-    store = ResultsStore(results, spec.study)
+    store = ResultsStore(results, spec.study, filesystem)
     work = plan_tuned(spec, store, yes)
+    for path, reason in getattr(store, "unreadable", {}).items():
+        out.write(f"[{spec.study}] warning: cannot read {path} ({reason}); its trial is "
+                  "given back to its group's budget\n")
     out.write(f"[{spec.study}] {work.describe()}\n")
     store.write_study_json(study_record(spec, store))
     progress = Progress(spec.study, work.todo, out)
@@ -102,41 +109,50 @@ def run_tuned(spec: StudySpec, work: TunedPlan, store: ResultsStore, progress: P
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the store is the log
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    import optuna
     import ray
-    from ray import tune
 
-    from study.trainable import run_trial
     from study.tune_search import GroupSearch, asha_scheduler
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial otherwise
     started_here = not ray.is_initialized()
     if started_here:
         init_ray(address)
     scratch = tempfile.mkdtemp(prefix="adstudy-tune-")
     searcher = GroupSearch(spec, work.groups)
     scheduler = asha_scheduler(spec, max_epochs(spec, work))
+    callback = TunedStoreCallback(store, progress, scheduler)
     try:
-        tune.Tuner(
-            tune.with_resources(run_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}),
-            param_space={"data_root": spec.run.data_root, "device": spec.run.device,
-                         "save_weights": spec.run.save_weights},
-            tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=scheduler, num_samples=work.todo,
-                max_concurrent_trials=spec.resources.max_concurrent or None,
-                reuse_actors=spec.run.reuse_actors, trial_dirname_creator=trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                name=spec.study, storage_path=scratch, verbose=0,
-                callbacks=[TunedStoreCallback(store, progress, scheduler)],
-                failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
-            ),
-        ).fit()
+        tuner(spec, searcher, scheduler, callback, work.todo, scratch).fit()
+    except Exception:
+        if getattr(callback, "failure", None) is not None:  # a result could not be written
+            raise callback.failure from None
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if started_here:
             ray.shutdown()
     return searcher.launched
+
+
+def tuner(spec: StudySpec, searcher, scheduler, callback, budget: int, scratch: str):
+    """The Tuner: one-cell trials, suggested by ``searcher``, stopped by ``scheduler``."""
+    from ray import tune
+
+    from study.trainable import run_trial
+
+    return tune.Tuner(
+        tune.with_resources(run_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}),
+        param_space={"data_root": spec.run.data_root, "device": spec.run.device,
+                     "save_weights": spec.run.save_weights},
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=budget,
+            max_concurrent_trials=spec.resources.max_concurrent or None,
+            reuse_actors=spec.run.reuse_actors, trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=spec.study, storage_path=scratch, verbose=0, callbacks=[callback],
+            failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
+        ),
+    )
 
 
 def max_epochs(spec: StudySpec, work: TunedPlan) -> int:

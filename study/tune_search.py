@@ -116,6 +116,7 @@ class GroupSearch(Searcher):
 
     def __init__(self, spec: StudySpec, groups: list[Group]):
         super().__init__(metric=None, mode=None)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # else a line per study and trial
         self.spec = spec
         self.slots = [
             Slot(g, group_searcher(spec, g), max(0, spec.optuna.n_trials - g.spent),
@@ -171,7 +172,7 @@ class GroupSearch(Searcher):
         if slot is None:
             return
         value = selection_value(result, self.spec.optuna.metric)
-        if error:
+        if error or (result or {}).get("status") == "failed":  # a crash: nothing learnt
             slot.searcher.on_trial_complete(key, None, error=True)
         elif value is None:  # diverged, or stopped early: pruned
             slot.searcher.on_trial_complete(key, {}, error=False)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
@@ -162,7 +163,7 @@ def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Tuned
     if len(bases) > MAX_GROUPS_WITHOUT_CONFIRM and not yes:
         raise SpecError(f"the study has {len(bases):,} groups (over "
                         f"{MAX_GROUPS_WITHOUT_CONFIRM:,}); pass --yes to run it anyway")
-    validate_cells(probe_cells(spec, bases))
+    validate_cells(probe_cells(spec, bases), shape_root=spec.run.data_root)
     store.prepare()
     tuned = tuned_fields(spec)
     stored = stored_trials(store, spec.optuna.metric)
@@ -175,15 +176,14 @@ def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Tuned
 
 
 def stored_trials(store: ResultsStore, metric: str) -> dict[str, list[StoredTrial]]:
-    """group_id -> the stored rows of that group (rows of grid cells are left out)."""
+    """group_id -> the stored rows of that group (rows of grid cells are left out). A
+    trials file that cannot be read is left out (its trial is given back to the budget)
+    and named in ``store.unreadable``, as ResultsStore.stored_statuses does."""
     selector = pafs.FileSelector(store.table_dir("trials"), allow_not_found=True)
     files = sorted(i.path for i in store.fs.get_file_info(selector)
                    if i.path.endswith(".parquet"))
-    if not files:
-        return {}
-    data = pads.dataset(files, schema=TRIALS, filesystem=store.fs, format="parquet")
     found: dict[str, list[StoredTrial]] = {}
-    for row in data.to_table(filter=pads.field("group_id").is_valid()).to_pylist():
+    for row in tuned_rows(store, files):
         value = row.get(metric)
         usable = row["status"] == "complete" and value is not None and math.isfinite(value)
         found.setdefault(row["group_id"], []).append(StoredTrial(
@@ -192,6 +192,28 @@ def stored_trials(store: ResultsStore, metric: str) -> dict[str, list[StoredTria
             group_trial=int(row["group_trial"] or 0),
         ))
     return found
+
+
+def tuned_rows(store: ResultsStore, files: list[str]) -> list[dict[str, Any]]:
+    """The rows with a group_id of the given trials files (one by one if one is bad)."""
+    def read(paths: list[str]) -> list[dict[str, Any]]:
+        data = pads.dataset(paths, schema=TRIALS, filesystem=store.fs, format="parquet")
+        return data.to_table(filter=pads.field("group_id").is_valid()).to_pylist()
+
+    if not files:
+        return []
+    try:
+        return read(files)
+    except (OSError, ValueError, pa.ArrowException):
+        out = []
+        for path in files:
+            try:
+                out += read([path])
+            except (OSError, ValueError, pa.ArrowException) as err:
+                store.unreadable = {**getattr(store, "unreadable", {}),
+                                    path: str(err).splitlines()[0] if str(err) else
+                                    type(err).__name__}
+        return out
 
 
 def sampler_seed(seed: int, gid: str) -> int:

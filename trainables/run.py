@@ -23,8 +23,10 @@ def run_cell(
     """Like train_cell, but never raises: an exception ends the trial with a final record
     of status 'failed' and the error. The final record also carries host, versions and
     start/finish times (and, with ``save_weights``, the trained weights as bytes)."""
+    from trainables.faults import injected_fault
     from trainables.train import train_cell
 
+    injected_fault(cell.cell_id)  # a test hook: a no-op unless ADSTUDY_FAULT_INJECT names it
     started_at = now()
     provenance = {"host": platform.node(), "started_at": started_at, **versions()}
     epochs_run = 0

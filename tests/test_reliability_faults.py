@@ -1,0 +1,178 @@
+"""Faults with real processes: a SIGKILLed driver (while `adstudy sql` reads), trial
+processes that die, a loss that diverges, a disk that fills up (docs/reliability.md).
+
+Each study is a few tiny digits cells (epochs 2, max_test 100), one cell per Ray trial.
+Drivers that must die run as `python -m study.cli submit` in their own process group
+(their own local Ray), killed by that group's id at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from reliability_helpers import full_disk, kill_group
+
+from analysis.views import connect, rows
+from study.cli import main
+from study.errors import StoreError
+from study.grid import expand
+from study.spec import parse_spec
+from study.submit import submit
+from trainables.faults import FAULT_ENV
+from trainables.run import run_cell
+
+pytestmark = pytest.mark.ray
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = """
+study: {name}
+compare:
+  loss: {losses}
+vary:
+  seed: {seeds}
+fixed:
+  dataset: digits
+  latent_dim: 4
+  epochs: 2
+  max_test: 100
+resources: {{cpu: 1, max_concurrent: 1}}
+run: {{cells_per_trial: 1, max_failures: 1}}
+"""
+DIVERGES = "{name: lmse, max_over: batch, eps: 0.0}"  # -log(0) at the largest error
+HANG_GUARD_S = 300  # a driver that has not finished by then is stuck: fail, do not hang
+
+
+def study_text(name: str, losses: str = "[mse]", seeds: str = "[0, 1, 2, 3]") -> str:
+    return TINY.format(name=name, losses=losses, seeds=seeds)
+
+
+def start_driver(config: Path, results: Path, log: Path, **env: str) -> subprocess.Popen:
+    environ = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | env
+    return subprocess.Popen(
+        [sys.executable, "-m", "study.cli", "submit", str(config), "--results", str(results)],
+        cwd=REPO, env=environ, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def assert_each_cell_once(results: Path, study: str, n_cells: int) -> list[dict]:
+    """Every cell has one trials row, its epochs once, its scores; every file reads."""
+    for path in (results / study).rglob("*.parquet"):
+        pq.read_table(path)  # a half-written file would not read
+    con = connect(str(results), [study])
+    trials = rows(con, "select cell_id, status, error, retries, epochs_run from trials")
+    assert len(trials) == len({t["cell_id"] for t in trials}) == n_cells
+    epochs = rows(con, "select cell_id, count(*) n, count(distinct epoch) d from epochs "
+                       "group by cell_id")
+    assert all(e["n"] == e["d"] for e in epochs)  # no epoch twice
+    return trials
+
+
+def test_a_sigkilled_driver_loses_nothing_and_sql_never_fails_meanwhile(
+    ray_local, tmp_path, capsys
+):
+    text = study_text("killed", seeds="[0, 1, 2, 3, 4, 5]")
+    config, results = tmp_path / "killed.yaml", tmp_path / "results"
+    config.write_text(text)
+    driver = start_driver(config, results, tmp_path / "driver.log")
+    seen, trials_dir = [], results / "killed" / "trials"
+    try:
+        started = time.monotonic()
+        while len(list(trials_dir.glob("*.parquet"))) < 2:  # `adstudy sql` while it writes
+            assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+            assert time.monotonic() - started < HANG_GUARD_S, "the driver stored nothing"
+            code = main(["sql", "select count(*) n, sum(e.n) e from trials t join (select "
+                         "cell_id, count(*) n from epochs group by cell_id) e using (cell_id)",
+                         "--results", str(results), "--format", "json"])
+            out = capsys.readouterr()
+            assert code == 0, out.err
+            seen.append(json.loads(out.out)[0])
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    finally:
+        kill_group(driver.pid)  # the local Ray it started
+    assert [s["n"] for s in seen] == sorted(s["n"] for s in seen)  # never went back
+    assert all(s["e"] in (None, 2 * s["n"]) for s in seen)  # no cell seen half stored
+    cells = expand(parse_spec(text))
+    stored = assert_each_cell_once(results, "killed", len(list(trials_dir.glob("*.parquet"))))
+    assert 2 <= len(stored) < len(cells)
+    # A trials file damaged while nobody ran: named, and its cell runs again.
+    damaged = trials_dir / f"{stored[0]['cell_id']}.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    out = io.StringIO()
+    progress = submit(parse_spec(text), results=str(results), out=out)
+    assert f"warning: cannot read {damaged}" in out.getvalue()
+    assert progress.total == len(cells) - len(stored) + 1 == progress.counts["complete"]
+    trials = assert_each_cell_once(results, "killed", len(cells))
+    assert {t["status"] for t in trials} == {"complete"}
+    con = connect(str(results), ["killed"])
+    assert rows(con, "select count(*) n from epochs")[0]["n"] == 2 * len(cells)
+    assert rows(con, "select count(*) n from scores")[0]["n"] == 100 * len(cells)
+
+
+def test_dying_trial_processes_are_retried_then_stored_failed_and_the_study_goes_on(tmp_path):
+    text = study_text("faults", losses=f"[mse, {DIVERGES}]", seeds="[0, 1]")
+    config, results = tmp_path / "faults.yaml", tmp_path / "results"
+    config.write_text(text)
+    cells = {(c.loss, c.seed): c.cell_id for c in expand(parse_spec(text))}
+    marker = tmp_path / "died-once"
+    fault = f"{cells['mse', 0]},{cells['mse', 1]}@{marker}"  # always; once
+    driver = start_driver(config, results, tmp_path / "driver.log", **{FAULT_ENV: fault})
+    try:
+        code = driver.wait(timeout=HANG_GUARD_S)
+    finally:
+        kill_group(driver.pid)
+    log = (tmp_path / "driver.log").read_text()
+    assert code == 0, log
+    assert marker.exists()  # the first attempt of (mse, 1) did die
+    by_id = {t["cell_id"]: t for t in assert_each_cell_once(results, "faults", 4)}
+    always, once = by_id[cells["mse", 0]], by_id[cells["mse", 1]]
+    assert always["status"] == "failed" and always["retries"] == 2  # max_failures + 1
+    assert "trial process failed after 2 attempt(s)" in always["error"]
+    assert once["status"] == "complete" and once["retries"] == 1 and once["epochs_run"] == 2
+    for seed in (0, 1):
+        diverged = by_id[cells["lmse", seed]]
+        assert diverged["status"] == "diverged" and diverged["epochs_run"] == 0
+        assert re.search(r"non-finite train loss \((nan|inf)\) at epoch 1", diverged["error"])
+
+
+def test_a_diverging_loss_ends_the_cell_as_diverged_with_its_epoch():
+    spec = parse_spec(study_text("d", losses=f"[{DIVERGES}]", seeds="[0]"))
+    (cell,) = expand(spec)
+    records = list(run_cell(cell))
+    assert [r["kind"] for r in records] == ["final"]
+    final = records[-1]
+    assert final["status"] == "diverged" and final["epochs_run"] == 0
+    assert re.fullmatch(r"non-finite train loss \((nan|inf)\) at epoch 1", final["error"])
+    assert final["auroc"] is None  # no metric invented for a diverged cell
+
+
+def test_a_full_disk_stops_the_study_with_the_error_and_a_resubmit_completes(
+    ray_local, tmp_path
+):
+    spec = parse_spec(study_text("disk"))
+    results = tmp_path / "results"
+    fs, _ = full_disk(fail_at=5)  # cell 1 stores; cell 2's scores file runs out of space
+    with pytest.raises(StoreError) as err:
+        submit(spec, results=str(results), out=io.StringIO(), filesystem=fs)
+    message = str(err.value)
+    assert "cannot store cell" in message and "No space left on device" in message
+    assert "No part of it was kept" in message and "submit again" in message
+    files = sorted(p.relative_to(results / "disk").parts[0]
+                   for p in (results / "disk").rglob("*") if p.is_file())
+    assert files == ["epochs", "scores", "study.json", "trials"]  # one cell, nothing partial
+    out = io.StringIO()
+    progress = submit(spec, results=str(results), out=out)  # space is back
+    assert "4 cells in the study, 1 stored, 3 to run" in out.getvalue()
+    assert progress.counts == {"complete": 3}
+    assert_each_cell_once(results, "disk", 4)
