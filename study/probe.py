@@ -3,18 +3,23 @@ before a study runs, so a combination that cannot train fails at submit, not in 
 
 Image shapes come from IMAGE_SHAPES without reading the data (a driver on a cluster need
 not hold it); ``npz`` reads only the header of its ``x`` array, when the file is there.
-The probe builds the cell's model, loss and optimizer (trainables.train.build_trial) and
-trains one epoch on two random images of that shape, in the cell's batches (a batch of
-one image, for example, is not something BatchNorm can train on), then scores them.
+The probe builds each distinct model for its shape and back-propagates a reconstruction
+loss through it on two random images, in the cell's batches (a batch of one image, for
+example, is not something BatchNorm can train on); runs each loss and score on that
+model's output, the loss built as trainables.train.build_trial builds it; and steps each
+optimizer once. Distinct models, losses on them, and optimizers: a sum, not a product.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import inspect
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,40 +90,53 @@ IMAGE_SHAPES: dict[str, Callable[[Path, dict], Shape | None]] = {
 }
 
 
-def probe_key(cell: Cell, shape: Shape) -> tuple:
-    """What decides whether a cell can train on images of ``shape`` (not lr, seed, class,
-    epochs, nor which files hold the images; optimizers are probed on their own)."""
-    return (
-        shape, cell.model, cell.model_params, cell.latent_dim, cell.loss, cell.loss_params,
-        cell.score, min(cell.batch_size, PROBE_IMAGES),
-    )
+@dataclasses.dataclass
+class Probe:
+    """A model built for a shape, its two images (as a Trial) and their train-mode output
+    (detached leaves, so each loss probed on it back-propagates to them only)."""
+
+    trial: Any
+    out: Any
+
+
+def model_key(cell: Cell, shape: Shape) -> tuple:
+    """What decides whether a model trains on images of ``shape`` (not lr, seed, class,
+    epochs, nor which files hold the images): batches of one image are their own case."""
+    return (shape, cell.model, cell.model_params, cell.latent_dim,
+            min(cell.batch_size, PROBE_IMAGES))
 
 
 def probe_cells(cells: Iterable[Cell], root: str | None) -> None:
-    """Probes every distinct probe_key once, and every distinct optimizer (see the module
-    doc).
+    """Probes every distinct optimizer, model_key, and loss and score on each model.
 
     Args:
         cells: cells whose fields already passed validate.check_field.
         root: the data root, for npz files (None: npz cells are not probed).
     Raises:
-        SpecError: naming the cell's model, loss, optimizer and batch size, the dataset
-            and its image shape, and the error the trainer raised.
+        SpecError: naming the cell's model, loss, score and batch size, the dataset and
+            its image shape (or the optimizer and lr), and the error the trainer raised.
     """
     shapes: dict[tuple[str, str], Shape | None] = {}
+    models: dict[tuple, Probe] = {}
     seen: set[tuple] = set()
-    for cell in cells:
-        dataset = (cell.dataset, cell.dataset_params)
-        if dataset not in shapes:
-            shapes[dataset] = image_shape(cell, root)
-        optimizer = (cell.optimizer, cell.optimizer_params, cell.lr)
-        if optimizer not in seen:
-            seen.add(optimizer)
-            probe_optimizer(cell)
-        shape = shapes[dataset]
-        if shape is not None and probe_key(cell, shape) not in seen:
-            seen.add(probe_key(cell, shape))
-            probe(cell, shape)
+    with _one_thread_own_rng():
+        for cell in cells:
+            dataset = (cell.dataset, cell.dataset_params)
+            if dataset not in shapes:
+                shapes[dataset] = image_shape(cell, root)
+            optimizer = (cell.optimizer, cell.optimizer_params, cell.lr)
+            if optimizer not in seen:
+                seen.add(optimizer)
+                probe_optimizer(cell)
+            shape = shapes[dataset]
+            if shape is None:
+                continue
+            key = model_key(cell, shape)
+            if key not in models:
+                models[key] = _named(cell, shape, functools.partial(run_model, cell, shape))
+            if (key, cell.loss, cell.loss_params, cell.score) not in seen:
+                seen.add((key, cell.loss, cell.loss_params, cell.score))
+                _named(cell, shape, functools.partial(run_loss_and_score, cell, models[key]))
 
 
 def image_shape(cell: Cell, root: str | None) -> Shape | None:
@@ -149,10 +167,10 @@ def probe_optimizer(cell: Cell) -> None:
         ) from err
 
 
-def probe(cell: Cell, shape: Shape) -> None:
-    """Trains ``cell`` for one epoch on PROBE_IMAGES random images of ``shape`` (CPU)."""
+def _named(cell: Cell, shape: Shape, step: Callable[[], Any]) -> Any:
+    """``step()``, with any error it raises named by the cell's fields and shape."""
     try:
-        _train_once(cell, shape)
+        return step()
     except Exception as err:  # noqa: BLE001 - whatever the trial would hit, named here
         raise SpecError(
             f"model {cell.label('model')!r} (latent_dim {cell.latent_dim}) with loss "
@@ -161,6 +179,56 @@ def probe(cell: Cell, shape: Shape) -> None:
             f"{cell.label('dataset')!r} (images [C, H, W] = {list(shape)}): "
             f"{type(err).__name__}: {err}"
         ) from err
+
+
+def run_model(cell: Cell, shape: Shape) -> Probe:
+    """Builds the cell's model for PROBE_IMAGES random images of ``shape`` (preprocessed
+    for it) and takes one backward pass of the reconstruction MSE in the cell's batches."""
+    torch, train = _torch_modules()
+    from trainables.models import MODELS, Output
+    from trainables.preprocess import preprocess
+
+    images = np.random.default_rng(0).random((PROBE_IMAGES, *shape), dtype=np.float32)
+    x = torch.tensor(preprocess(cell.model, images))
+    model = MODELS[cell.model](tuple(x.shape[1:]), cell.latent_dim, **cell.params("model"))
+    model.train()
+    batches = x.split(min(cell.batch_size, PROBE_IMAGES))
+    outs = [model(batch) for batch in batches]
+    for out, batch in zip(outs, batches, strict=True):
+        if out.recon.shape != batch.shape:
+            raise ValueError(f"the reconstruction is {list(out.recon.shape[1:])}, the input "
+                             f"{list(batch.shape[1:])}")
+    sum(((o.recon - b) ** 2).mean() for o, b in zip(outs, batches, strict=True)).backward()
+    out = model(x)
+    leaves = {f.name: getattr(out, f.name) for f in dataclasses.fields(Output)}
+    leaves = {k: None if v is None else v.detach().requires_grad_() for k, v in leaves.items()}
+    trial = train.Trial(model=model, loss_fn=None, optimizer=None, schedule=None, train_x=x,
+                        test_x=x, test_y=np.array([0, 1]), generator=None)
+    return Probe(trial=trial, out=Output(**leaves))
+
+
+def run_loss_and_score(cell: Cell, probe: Probe) -> None:
+    """The cell's loss on the model's output, built as trainables.train.build_trial builds
+    it (trainer keywords, loss state), back-propagated; then its test score."""
+    _, train = _torch_modules()
+    from trainables.losses import LOSSES, loss_keywords
+    from trainables.preprocess import VALUE_RANGE
+    from trainables.svdd import LOSS_STATES
+
+    params = cell.params("loss")
+    state = LOSS_STATES[cell.loss](**params) if cell.loss in LOSS_STATES else None
+    if state is not None:
+        state.after_epoch(0, lambda: probe.out.z.detach())
+    supplied = {"value_range": VALUE_RANGE[cell.model], "state": state}
+    params |= {k: supplied[k] for k in loss_keywords(cell.loss)}
+    per_sample = LOSSES[cell.loss](probe.out, probe.trial.train_x, **params)
+    if tuple(per_sample.shape) != (PROBE_IMAGES,):
+        raise ValueError(f"loss {cell.loss!r} returned shape {list(per_sample.shape)}, "
+                         f"not one value per image [{PROBE_IMAGES}]")
+    per_sample.mean().backward()  # a non-finite value is a result (diverged), not an error
+    if state is not None:
+        state.after_step(probe.out.z.detach())
+    train.score_test(probe.trial, cell.score)
 
 
 @functools.lru_cache(maxsize=1)
@@ -172,25 +240,15 @@ def _torch_modules():
     return torch, train
 
 
-def _train_once(cell: Cell, shape: Shape) -> None:
-    torch, train = _torch_modules()
-    from trainables.preprocess import preprocess
-    from trainables.protocols import Task
-
-    images = np.random.default_rng(0).random((PROBE_IMAGES, *shape), dtype=np.float32)
-    x = preprocess(cell.model, images)
-    task = Task(train_x=x, test_x=x, test_y=np.array([0, 1]))
+@contextlib.contextmanager
+def _one_thread_own_rng() -> Iterator[None]:
+    """One torch thread (tiny tensors: several times faster) and the caller's torch RNG
+    left as it was."""
+    torch, _ = _torch_modules()
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is several times faster
+    torch.set_num_threads(1)
     try:
-        with torch.random.fork_rng(devices=[]):  # the driver's torch RNG stays as it was
-            trial = train.build_trial(cell, task, torch.device("cpu"))
-            train.end_of_epoch(trial, 0)
-            try:
-                train.train_epoch(trial, cell.batch_size, 1)
-            except train.Diverged:
-                return  # a loss that diverges is a result (status diverged), not bad input
-            train.end_of_epoch(trial, 1)
-            train.score_test(trial, cell.score)
+        with torch.random.fork_rng(devices=[]):
+            yield
     finally:
         torch.set_num_threads(threads)

@@ -45,7 +45,7 @@ study: catalogue_all
 compare:
   loss: [mse, mae, l1, msle, ssim, lmse, lamp, {{name: lamp, base: l1}},
          {{name: lamp, base: ssim, window: 7, max_over: sample, detach: false, eps: 0.01}},
-         {{name: vae, beta: 1.0}}, {{name: iaead, lam: 5e-5, nu: 1.0, warmup: 20}}]
+         {{name: iaead, lam: 5e-5, nu: 1.0, warmup: 20}}]
   model: [cae, {{name: lamp_ae, kernel_size: 5}}, {{name: iaead_cae, width: 64}},
           {{name: mlp_ae, hidden: [64, 8, 64]}}, mlp_vae]
 vary:
@@ -76,16 +76,31 @@ def catalogue_root(tmp_path_factory):
 
 
 def test_describe_accepts_a_study_naming_every_item(catalogue_root, tmp_path, capsys):
+    # `vae` needs a variational model, so it cannot cross every model: it gets its own
+    # study (every model that can take it), and crossing it with cae is refused up front.
     config = tmp_path / "all.yaml"
     config.write_text(CATALOGUE.format(root=catalogue_root))
-    cells = expand(load_spec(config))
+    vae_config = tmp_path / "vae.yaml"
+    vae_config.write_text(
+        CATALOGUE.format(root=catalogue_root)
+        .replace("study: catalogue_all", "study: catalogue_vae")
+        .split("compare:")[0]
+        + "compare:\n  loss: [{name: vae, beta: 1.0}]\n  model: [mlp_vae]\n"
+        + "vary:" + CATALOGUE.format(root=catalogue_root).split("vary:")[1]
+    )
+    cells = expand(load_spec(config)) + expand(load_spec(vae_config))
     for field, registry in (("loss", LOSSES), ("model", MODELS), ("dataset", DATASETS),
                             ("protocol", PROTOCOLS), ("optimizer", OPTIMIZERS),
                             ("score", SCORES)):
         assert {getattr(c, field) for c in cells} == set(registry), field
     assert main(["describe", str(config)]) == 0
     out = capsys.readouterr().out
-    assert f"{len(cells)} distinct cells" in out and len(cells) == 11 * 5 * 10 * 2 * 5 * 3 * 2
+    assert f"{10 * 5 * 10 * 2 * 5 * 3 * 2} distinct cells" in out
+    assert main(["describe", str(vae_config)]) == 0
+    assert f"{10 * 2 * 5 * 3 * 2} distinct cells" in capsys.readouterr().out
+    vae_config.write_text(vae_config.read_text().replace("model: [mlp_vae]", "model: [cae]"))
+    assert main(["describe", str(vae_config)]) == 2
+    assert "variational" in capsys.readouterr().err
 
 
 def test_describe_names_missing_dataset_files_before_any_trial(tmp_path, capsys):

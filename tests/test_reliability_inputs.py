@@ -97,6 +97,9 @@ BAD_INPUT = {
         "study: t\nfixed: {dataset: lines2x2, model: lamp_ae, batch_size: 1}\n",
         ["model 'lamp_ae'", "batch_size 1", "cannot train on dataset 'lines2x2'",
          "[C, H, W] = [1, 2, 2]", "Expected more than 1 value per channel"]),
+    "loss cannot take model": ("study: t\ncompare:\n  loss: [mse, vae]\n",
+                               ["model 'cae'", "loss 'vae'",
+                                "loss 'vae' needs a variational model (e.g. mlp_vae)"]),
     "model parameter value": (
         "study: t\nfixed:\n  model: {name: lamp_ae, kernel_size: 4}\n",
         ["model 'lamp_ae(kernel_size=4)'", "kernel_size 4 must be odd"]),

@@ -64,6 +64,25 @@ def test_sql_names_a_damaged_file_and_answers_from_the_rest(results, table, how,
         assert code == 0 and answer == [{"n": 4}]
 
 
+def test_temp_files_a_killed_writer_left_are_never_read(results, capsys):
+    """A writer killed mid-write leaves `.<cell>.<uuid>.tmp` (never a .parquet): neither the
+    views nor the store count it."""
+    source = results / "s" / "trials" / f"{CELLS[0].cell_id}.parquet"
+    for table in ("trials", "epochs", "scores"):
+        stray = results / "s" / table / f".{'f' * 12}.{'0' * 32}.tmp"
+        stray.write_bytes(source.read_bytes()[:200])  # half a file
+    stray_full = results / "s" / "trials" / f".{'e' * 12}.{'1' * 32}.tmp"
+    stray_full.write_bytes(source.read_bytes())  # whole, but not yet renamed: not stored
+    code, answer, err = sql_json(results, "select (select count(*) from trials) t, (select "
+                                 "count(*) from epochs) e, (select count(*) from scores) s",
+                                 capsys)
+    assert code == 0 and err == ""
+    assert answer == [{"t": 4, "e": 4 * len(EPOCHS), "s": 4 * len(FINAL["scores"])}]
+    store = ResultsStore(str(results), "s")
+    assert set(store.stored_statuses()) == {c.cell_id for c in CELLS}
+    assert store.unreadable == {}
+
+
 def test_a_damaged_trials_file_is_reported_and_its_cell_runs_again(results):
     bad = results / "s" / "trials" / f"{CELLS[2].cell_id}.parquet"
     damage(bad, "truncated")
