@@ -10,10 +10,12 @@ size for every cell, along 1-D lines theta + a d and on a 2-D grid theta + a d1 
 
 Two figures are measured at each point: the cell's objective (its loss, e.g. LAMP) and the
 MSE, the common yardstick. ``sharpness`` is the mean relative rise of the objective at
-distance ``radius`` (a = +-radius along each 1-D direction): (L(theta + r d) - L(theta)) /
-|L(theta)|; ``sharpness_mse`` the same on the MSE. Both are free of the loss's scale, so
-losses and batch sizes can be compared ("LAMP makes the landscape steeper": LAMP paper
-fig. 1 and 3, which drew its encoder's classification loss; here the autoencoder's own).
+distance ``radius`` along each 1-D direction, (mean(L(theta + r d), L(theta - r d)) -
+L(theta)) / |L(theta)| (both ends, so a constant slope cancels: weights that are not yet at
+a minimum still get a curvature figure); ``sharpness_mse`` the same on the MSE. Both are
+free of the loss's scale, so losses and batch sizes can be compared ("LAMP makes the
+landscape steeper": LAMP paper fig. 1 and 3, which drew its encoder's classification
+loss; here the autoencoder's own).
 A loss with trainer state (iaead) is measured on its reconstruction term: the state (the
 SVDD centre) is not saved with the weights.
 """
