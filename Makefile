@@ -43,6 +43,8 @@ clean:
 REPRO_SMOKES := $(sort $(basename $(notdir $(wildcard configs/lmse_*_smoke.yaml \
 	configs/lamp_*_smoke.yaml configs/iaead_*_smoke.yaml configs/ae_vs_vae*_smoke.yaml))))
 .PHONY: reproduce-smoke
+# The smoke presets read mnist5k.npz from the data root: ../shared/data unless set.
+reproduce-smoke: export ADSTUDY_DATA ?= $(abspath ../shared/data)
 reproduce-smoke: setup
 	for s in $(REPRO_SMOKES); do $(VENV)/bin/adstudy submit configs/$$s.yaml || exit 1; done
 	for s in $(REPRO_SMOKES); do $(VENV)/bin/adstudy report $$s || exit 1; done

@@ -87,20 +87,23 @@ def outcome(status: str, final_mse: float | None) -> str:
 
 def aevae_outcomes(con) -> PaperTable:
     """AE-vs-VAE sec. 4: the share of trials ending at the optimum and at each suboptimal
-    loss level, per dataset, model and loss."""
-    found = rows(con, """SELECT dataset, model_label AS model, loss_label AS loss, status,
-                                final_train_mse, seed FROM trials ORDER BY ALL""")
+    loss level, per study, dataset, architecture (model with its widths, and bottleneck)
+    and loss: a study's variants (A1 vs A2, Keras vs torch initialisation) stay apart."""
+    found = rows(con, """SELECT study, dataset, model_label AS model, latent_dim,
+                                loss_label AS loss, status, final_train_mse, seed
+                         FROM trials ORDER BY ALL""")
     if not found:
         return not_applicable("aevae_outcomes", "AE-vs-VAE outcomes", "trials")
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in found:
-        groups.setdefault((r["dataset"], r["model"], r["loss"]), []).append(r)
+        key = (r["study"], r["dataset"], r["model"], r["latent_dim"], r["loss"])
+        groups.setdefault(key, []).append(r)
     records = []
-    for (dataset, model, loss), members in groups.items():
+    for (study, dataset, model, latent_dim, loss), members in groups.items():
         names = [outcome(m["status"], m["final_train_mse"]) for m in members]
         n = len(names)
-        row = {"dataset": dataset, "model": model, "loss": loss, "n cells": n,
-               "n seeds": len({m["seed"] for m in members})}
+        row = {"study": study, "dataset": dataset, "model": model, "bottleneck": latent_dim,
+               "loss": loss, "n cells": n, "n seeds": len({m["seed"] for m in members})}
         for name in [*OUTCOME_LEVELS, "other", "not complete"]:
             k = names.count(name)
             row[name] = f"{k} ({k / n:.0%})"

@@ -1,4 +1,5 @@
-"""DuckDB views ``trials``, ``epochs`` and ``scores`` over one or many stored studies.
+"""DuckDB views ``trials``, ``epochs`` and ``scores`` over one or many stored studies, and
+``landscape`` / ``landscape_points`` over their loss landscapes (`adstudy landscape`).
 
 A local results root is read with ``read_parquet(..., union_by_name = true)``; a URI
 (s3://, gs://, file://, anything ``pyarrow.fs`` understands) is read through pyarrow
@@ -17,6 +18,7 @@ import pyarrow.fs as pafs
 
 from analysis.guard import HINT, check_statements, lock, readable, to_stderr
 from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS
+from study.landscapes import VIEWS as LANDSCAPE_VIEWS
 from study.schema import TABLES
 from study.store import resolve
 
@@ -62,7 +64,8 @@ def connect(
             files (analysis.guard; `adstudy sql` without --allow-files).
         warn: called with a message per unreadable file.
     Returns:
-        A DuckDB connection with views ``trials``, ``epochs`` and ``scores``.
+        A DuckDB connection with views ``trials``, ``epochs``, ``scores``, ``landscape``
+        (a summary row per measured trial) and ``landscape_points``.
     Raises:
         FileNotFoundError: when a named study is not in the results root.
     """
@@ -76,9 +79,11 @@ def connect(
         )
     con = duckdb.connect(":memory:")
     uri = "://" in results
-    folders = {table: [f"{root.rstrip('/')}/{s}/{table}" for s in chosen] for table in TABLES}
-    for table, schema in TABLES.items():
-        _data_view(con, fs, uri, table, folders[table], warn)
+    layout = {table: (table, schema) for table, schema in TABLES.items()} | LANDSCAPE_VIEWS
+    folders = {table: [f"{root.rstrip('/')}/{s}/{sub}" for s in chosen]
+               for table, (sub, _) in layout.items()}
+    for table, (_, schema) in layout.items():
+        _data_view(con, fs, uri, table, schema, folders[table], warn)
         con.execute(complete_view(con, table, schema))
     if read_only:
         lock(con, [] if uri else [f for found in folders.values() for f in found])
@@ -87,10 +92,9 @@ def connect(
 
 def _data_view(
     con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, uri: bool, table: str,
-    folders: Sequence[str], warn: Callable[[str], None],
+    schema: pa.Schema, folders: Sequence[str], warn: Callable[[str], None],
 ) -> None:
     """``<table>_data``: every readable Parquet file of ``table`` in ``folders``."""
-    schema = TABLES[table]
     files = {folder: _parquet_files(fs, folder) for folder in folders}
     paths = [f for found in files.values() for f in found]
     if not paths:

@@ -9,6 +9,7 @@ Each row runs the same grid (configs/quickstart.yaml unless --config) into its o
 temporary results folder, on one local Ray started once.
 
     python -m bench.scheduler [--config configs/quickstart.yaml] [--cpus 2]
+                              [--only default reuse groups]
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from study.spec import load_spec
 from study.submit import init_ray, submit, trial_slots
 
 SETTINGS = {
-    "ray default (1 cell/trial, new actor per trial)": {"cells_per_trial": 1,
-                                                        "reuse_actors": False},
-    "reuse actors (1 cell/trial)": {"cells_per_trial": 1, "reuse_actors": True},
-    "groups + stacks (default)": {"cells_per_trial": 0, "reuse_actors": True},
+    "default": ("ray default (1 cell/trial, new actor per trial)",
+                {"cells_per_trial": 1, "reuse_actors": False}),
+    "reuse": ("reuse actors (1 cell/trial)", {"cells_per_trial": 1, "reuse_actors": True}),
+    "groups": ("groups + stacks (default)", {"cells_per_trial": 0, "reuse_actors": True}),
 }
 
 
@@ -47,6 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/quickstart.yaml")
     parser.add_argument("--cpus", type=int, default=None, help="CPUs for the local Ray")
+    parser.add_argument("--only", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
+                        help="rows to measure (the speed-up column is against the first)")
     args = parser.parse_args()
     base = load_spec(args.config)
     init_ray(None, num_cpus=args.cpus)
@@ -55,7 +58,7 @@ def main() -> None:
     print("| how | cells | wall s | trial-seconds | efficiency | cells/hour | speed-up |")
     print("|---|---|---|---|---|---|---|")
     first = None
-    for name, options in SETTINGS.items():
+    for name, options in (SETTINGS[key] for key in args.only):
         spec = dataclasses.replace(base, run=dataclasses.replace(base.run, **options))
         wall, busy, cells = measure(spec, tempfile.mkdtemp(prefix="adstudy-sched-"))
         first = first or wall

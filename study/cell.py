@@ -53,11 +53,14 @@ class Cell:
     @property
     def cell_id(self) -> str:
         """12 hex digits of the SHA-256 of the cell's canonical JSON (all fields; a field in
-        LATER_FIELDS enters only at a value other than its default)."""
+        LATER_FIELDS enters only at a value other than its default, and FETCH_PARAMS, which
+        say how data is obtained rather than which data, not at all)."""
         data = {
             k: v for k, v in self.to_dict().items()
             if not (k in LATER_FIELDS and v == CELL_DEFAULTS[k])
         }
+        for field in FETCH_PARAMS:
+            data[f"{field}_params"] = without_fetch_params(field, data[f"{field}_params"])
         return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +84,15 @@ class Cell:
         return f"{getattr(self, field)}({inner})"
 
 
+def without_fetch_params(field: str, params_json: str) -> str:
+    """A named field's parameters without those that only say how data is fetched."""
+    names = FETCH_PARAMS.get(field, ())
+    params = json.loads(params_json)
+    if not any(name in params for name in names):
+        return params_json
+    return canonical_json({k: v for k, v in params.items() if k not in names})
+
+
 def _short(value: Any) -> str:
     if isinstance(value, list):
         return "-".join(str(v) for v in value)
@@ -90,6 +102,9 @@ def _short(value: Any) -> str:
 # Fields added after cell ids were first stored: at their default they stay out of the
 # hash, so every cell stored before they existed keeps its id (and is not run again).
 LATER_FIELDS = ("val_fraction",)
+# Parameters that say how a dataset is fetched, not what it holds: a cell run with
+# download: true is the same cell as one that found the files already there.
+FETCH_PARAMS = {"dataset": ("download", "verify")}
 CELL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Cell))
 CELL_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in dataclasses.fields(Cell) if f.default is not dataclasses.MISSING

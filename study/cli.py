@@ -40,7 +40,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
     else:
         print(f"  {count(spec)} combinations, {len(cells)} distinct cells")
     print(f"  resources per trial: {spec.resources.cpu} cpu, {spec.resources.gpu} gpu")
-    print("\n".join(estimate(cells, spec.run.data_root).lines()))
+    per_trial = 1 if spec.search == "optuna" else spec.run.cells_per_trial  # tuned: 1 a trial
+    cost = estimate(cells, spec.run.data_root, per_trial, spec.resources.gpu)
+    print("\n".join(cost.lines()))
     # Checked after the size and cost are shown, so a user without the data sees both.
     validate_cells(cells, spec.run.data_root)
     return 0

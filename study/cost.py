@@ -6,8 +6,11 @@ trainer evaluates the test set after every epoch, plus a fixed start-up per cell
 samples/s are measured (``python -m study.cost_measure``) on the real training loop for
 the shapes the presets train (RATES); an unmeasured shape takes the same model's nearest
 measured shape (else the nearest shape measured), slower by its pixel count when larger.
-Trials are counted one after another on the one GPU, and as one 2-thread process on the
-CPU; stacked execution or fractional GPUs make tiny cells (lines2x2) cheaper than this.
+Trials are counted one after another on the CPU (as one 2-thread process). With the
+spec's run and resources (``describe`` passes them), two measured speed-ups are counted:
+cells that train as one vmapped stack (study.groups) run an epoch like one cell at batch
+K x batch_size times STACK_EFFICIENCY (never slower than alone), and trials sharing one
+GPU (resources.gpu < 1) run at once, PACKING times faster than one after another.
 """
 
 from __future__ import annotations
@@ -51,6 +54,13 @@ RATES: dict[str, dict[tuple, dict]] = {
     },
 }
 DEVICES = {"gpu": "one GPU (H100)", "cpu": "2 CPU cores"}
+# A stack of K cells at batch b trains at STACK_EFFICIENCY x the rate of one cell at batch
+# K x b (bench/RESULTS.md: K=8 at batch 16 and 128; on the GPU the vmapped grouped
+# convolutions reach about a fifth of a plain batch's rate, on the CPU all of it).
+STACK_EFFICIENCY = {"gpu": 0.2, "cpu": 1.0}
+# Cells/hour of n trials sharing one GPU over one trial at a time (bench.cells_per_hour,
+# LMSE-sized cells on an H100); more than 8 is counted as 8.
+PACKING = {1: 1.0, 2: 1.84, 4: 3.8, 8: 6.34}
 # Fixed costs, fitted to studies run here (quickstart: 160 cells in 68 s on 2 cores).
 CELL_START_S = 0.25  # per trial: Ray scheduling, data (cached per worker), model build
 EPOCH_S = 0.0005  # per epoch: the test AUROC, the epoch record
@@ -77,13 +87,18 @@ class Cost:
     cells: int
     train_samples: float
     seconds: dict[str, float]
+    stacked: int = 0  # cells counted as trained in vmapped stacks
+    trials_per_gpu: int = 1
 
     def lines(self) -> list[str]:
         """Human lines for `adstudy describe`."""
         out = [f"  estimated cost (an estimate from measured samples/s, study/cost.py): "
                f"{self.train_samples:,.0f} training samples in {self.cells} cells"]
+        how = {"gpu": f"{self.trials_per_gpu} trials at a time" if self.trials_per_gpu > 1
+               else "trials one after another", "cpu": "trials one after another"}
+        stacks = f", {self.stacked} cells in vmapped stacks" if self.stacked else ""
         for device, seconds in self.seconds.items():
-            out.append(f"    {DEVICES[device]:16s} ~{human(seconds)}, trials one after another")
+            out.append(f"    {DEVICES[device]:16s} ~{human(seconds)}, {how[device]}{stacks}")
         return out
 
 
@@ -184,17 +199,45 @@ def train_rate(train: dict[int, float], batch_size: int) -> float:
     return train[lo] + share * (train[hi] - train[lo])
 
 
-def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy") -> Cost:
-    """The expected cost of running ``cells`` (see the module doc)."""
+def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
+             cells_per_trial: int = 1, gpu_share: float = 0.0) -> Cost:
+    """The expected cost of running ``cells`` (see the module doc).
+
+    Args:
+        cells_per_trial: as run.cells_per_trial (0: auto); 1 counts every cell alone.
+        gpu_share: resources.gpu; 1 / gpu_share trials share the GPU at once.
+    """
+    from study.groups import auto_group_size, group_cells
+
+    cells = list(cells)
+    packed = max(1, int(1 / gpu_share)) if 0 < gpu_share < 1 else 1
+    size = cells_per_trial or auto_group_size(len(cells), packed)
+    groups = group_cells(cells, size) if size > 1 else [[c] for c in cells]
     seconds = {device: 0.0 for device in RATES}
-    samples, count = 0.0, 0
-    for cell in cells:
-        n_train, n_test, shape = data_size(cell, data_root)
-        samples += cell.epochs * n_train
-        count += 1
+    samples, stacked = 0.0, 0
+    for group in groups:
+        first = group[0]
+        n_train, n_test, shape = data_size(first, data_root)
+        together = len(group) if len(group) > 1 and stack_key(first) is not None else 1
+        stacked += together if together > 1 else 0
+        for cell in group:
+            samples += cell.epochs * n_train
         for device in RATES:
-            train, evaluate, scale = rates(device, cell.model, shape)
-            per_epoch = n_train / (train_rate(train, cell.batch_size) * scale)
-            per_epoch += n_test / (evaluate * scale)
-            seconds[device] += CELL_START_S + cell.epochs * (per_epoch + EPOCH_S)
-    return Cost(cells=count, train_samples=samples, seconds=seconds)
+            train, evaluate, scale = rates(device, first.model, shape)
+            seconds[device] += CELL_START_S
+            for cell in group:
+                rate = train_rate(train, cell.batch_size)
+                if together > 1:  # per cell: the stack's samples/s shared by its K cells
+                    batch = together * cell.batch_size
+                    rate = max(rate, STACK_EFFICIENCY[device] * train_rate(train, batch))
+                per_epoch = n_train / (rate * scale) + n_test / (evaluate * scale)
+                seconds[device] += cell.epochs * (per_epoch + EPOCH_S)
+    seconds["gpu"] /= PACKING[max(k for k in PACKING if k <= packed)]
+    return Cost(cells=len(cells), train_samples=samples, seconds=seconds, stacked=stacked,
+                trials_per_gpu=packed)
+
+
+def stack_key(cell: Cell):
+    from trainables.stacked import stack_key as key
+
+    return key(cell)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from study.cell import CELL_FIELDS, NAMED_FIELDS, Cell
+from study.cell import CELL_FIELDS, FETCH_PARAMS, NAMED_FIELDS, Cell, without_fetch_params
 from study.errors import SpecError, StoreError
 from study.spec import StudySpec, parse_spec
 from study.store import ResultsStore
@@ -37,6 +37,8 @@ def frame(spec: StudySpec) -> dict[str, Any]:
         else:
             values[field] = value
     shared = Cell(study=spec.study, **values).to_dict()
+    for field in FETCH_PARAMS:  # download: true or false, the data is the same
+        shared[f"{field}_params"] = without_fetch_params(field, shared[f"{field}_params"])
     return {f: shared[f] for f in CELL_FIELDS if f != "study" and f not in varied}
 
 

@@ -33,6 +33,22 @@ FIGURES = ("loss_center", "loss_rise", "sharpness", "mse_center", "mse_rise", "s
 # The cell fields a summary row repeats, so a table needs no join with trials.
 SUMMARY_CELL = ("dataset", "normal_class", "model", "latent_dim", "loss", "optimizer", "lr",
                 "batch_size", "epochs", "seed")
+# trainables.landscape.Options, as the summary's landscape_* columns.
+OPTION_TYPES = {"directions": pa.int64(), "points": pa.int64(), "grid": pa.int64(),
+                "radius": pa.float64(), "samples": pa.int64(), "batch": pa.int64(),
+                "seed": pa.int64()}
+_CELL_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64()}
+SUMMARY = pa.schema([
+    ("study", pa.string()), ("cell_id", pa.string()),
+    *[(name, _CELL_TYPES[type(getattr(Cell(study="s"), name))]) for name in SUMMARY_CELL],
+    ("loss_label", pa.string()), ("model_label", pa.string()),
+    *[(f"landscape_{name}", kind) for name, kind in OPTION_TYPES.items()],
+    *[(name, pa.float64()) for name in FIGURES],
+    ("device", pa.string()), ("created_at", pa.string()),
+])
+# The DuckDB views (analysis.views) over every study's landscape folders.
+VIEWS = {"landscape": ("landscape/summary", SUMMARY),
+         "landscape_points": ("landscape/points", POINTS)}
 
 
 def stored_trials(store: ResultsStore, results: str, where: str | None) -> list[dict[str, Any]]:
@@ -79,7 +95,7 @@ def run_landscapes(
         points, summary = cell_landscape(cell, weights, data_root, options, device)
         write(store, "points", cell.cell_id, [{"study": study, "cell_id": cell.cell_id, **p}
                                               for p in points], POINTS)
-        write(store, "summary", cell.cell_id, [summary_row(row, cell, summary, device)], None)
+        write(store, "summary", cell.cell_id, [summary_row(row, cell, summary, device)], SUMMARY)
         if out is not None:
             out.write(f"[{study}] landscape of {cell.cell_id} ({row['loss_label']}, batch "
                       f"{cell.batch_size}): sharpness {summary['sharpness']:.4g}, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,6 +34,9 @@ def resolve(root: str) -> tuple[pafs.FileSystem, str]:
     if "://" in root:
         return pafs.FileSystem.from_uri(root)
     return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(root))
+
+
+STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that was killed
 
 
 class ResultsStore:
@@ -73,6 +77,7 @@ class ResultsStore:
         try:
             for table in ("trials", "epochs", "scores"):
                 self.fs.create_dir(self.table_dir(table), recursive=True)
+            self.sweep_stale_temps()
             probe = f"{self.path}/.write-probe-{uuid.uuid4().hex}"
             try:
                 with self.fs.open_output_stream(probe) as stream:
@@ -81,6 +86,22 @@ class ResultsStore:
                 _remove_quietly(self.fs, probe)
         except OSError as err:
             raise StoreError(f"results dir {self.path!r} is not writable: {err}") from err
+
+    def sweep_stale_temps(self, older_than_s: float = STALE_TEMP_S) -> list[str]:
+        """Removes temp files a killed writer left (``.*.tmp`` under the study, older than
+        ``older_than_s``: a live write renames its temp file within seconds); returns
+        their paths. They were never results: readers see ``*.parquet`` only."""
+        selector = pafs.FileSelector(self.path, recursive=True, allow_not_found=True)
+        cutoff = time.time() - older_than_s
+        stale = [
+            info.path for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File and info.base_name.startswith(".")
+            and info.base_name.endswith(".tmp") and info.mtime is not None
+            and info.mtime.timestamp() < cutoff
+        ]
+        for path in stale:
+            _remove_quietly(self.fs, path)
+        return stale
 
     def stored_statuses(self) -> dict[str, str]:
         """cell_id -> status of every stored cell (read from its trials row).

@@ -13,8 +13,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
-from typing import Any, TextIO
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from study.cell import Cell
 from study.errors import SpecError
@@ -24,6 +24,9 @@ from study.progress import Progress
 from study.provenance import versions
 from study.spec import StudySpec
 from study.store import ResultsStore
+
+if TYPE_CHECKING:
+    from study.callbacks import StoreCallback
 
 MAX_CELLS_WITHOUT_CONFIRM = 100_000
 # Failed cells (a crash, a lost node) are run again on resubmission; the rest are final.
@@ -139,27 +142,19 @@ def run_on_ray(
 ) -> None:
     """One Tune trial per group of cells; the store callback writes each cell as it
     finishes."""
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the store is the log
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
-    # Tune's result analysis looks for the per-trial logs we turned off; its warning is noise.
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    import ray
     from ray import tune
 
     from study.callbacks import StoreCallback
     from study.trainable import run_trial
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        init_ray(address)
-    scratch = tempfile.mkdtemp(prefix="adstudy-tune-")
-    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-    size = spec.run.cells_per_trial or auto_group_size(len(todo), trial_slots(spec))
-    groups = group_cells(todo, size)
     callback = StoreCallback(store, progress)
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(run_trial, resources),
+
+    def tuner(scratch: str) -> tune.Tuner:
+        size = spec.run.cells_per_trial or auto_group_size(len(todo), trial_slots(spec))
+        groups = group_cells(todo, size)
+        return tune.Tuner(
+            tune.with_resources(run_trial, {"cpu": spec.resources.cpu,
+                                            "gpu": spec.resources.gpu}),
             param_space={
                 "cells": tune.grid_search([[c.to_dict() for c in group] for group in groups]),
                 "data_root": spec.run.data_root,
@@ -179,7 +174,28 @@ def run_on_ray(
                 failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
             ),
         )
-        tuner.fit()
+
+    fit_on_ray(spec, address, tuner, callback)
+
+
+def fit_on_ray(spec: StudySpec, address: str | None, tuner: Callable[[str], Any],
+               callback: StoreCallback) -> None:
+    """Runs ``tuner(scratch_dir).fit()`` on the cluster: joins ``address`` (or starts a
+    local Ray, stopped again at the end) unless Ray is already up, and raises the store
+    callback's failure (a result that could not be written) in place of Tune's error."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the store is the log
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
+    # Tune's result analysis looks for the per-trial logs we turned off; its warning is noise.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        init_ray(address)
+    scratch = tempfile.mkdtemp(prefix="adstudy-tune-")
+    try:
+        check_gpus(spec, joined=cluster_address(address) is not None)
+        tuner(scratch).fit()
     except Exception:
         if callback.failure is not None:  # a result could not be written: say which and why
             raise callback.failure from None
@@ -190,6 +206,22 @@ def run_on_ray(
             ray.shutdown()
     if callback.failure is not None:  # raised inside Tune, in case Tune ever swallows it
         raise callback.failure
+
+
+def check_gpus(spec: StudySpec, joined: bool) -> None:
+    """A study asking for GPUs on a Ray that has none is refused when that Ray is local (it
+    never gets one: its trials would wait forever); a joined cluster may add GPU nodes
+    (the autoscaler, cluster.yaml), so there it only gets a note."""
+    import ray
+
+    if not spec.resources.gpu or ray.cluster_resources().get("GPU", 0) > 0:
+        return
+    message = (f"resources.gpu: {spec.resources.gpu} asks for a GPU share per trial, but the "
+               "Ray cluster has no GPU")
+    if not joined:
+        raise SpecError(f"{message}; set resources.gpu: 0 to train on CPUs (the paper presets "
+                        "ask for a quarter GPU a trial)")
+    sys.stderr.write(f"[{spec.study}] note: {message} yet; trials wait for a GPU node\n")
 
 
 def trial_slots(spec: StudySpec) -> int:

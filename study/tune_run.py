@@ -8,11 +8,7 @@ n_trials, so no group ever exceeds its budget.
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
 import sys
-import tempfile
 from typing import Any, TextIO
 
 from study.callbacks import StoreCallback, cells_of
@@ -20,7 +16,7 @@ from study.progress import Progress
 from study.provenance import versions
 from study.spec import StudySpec
 from study.store import ResultsStore
-from study.submit import cluster_address, init_ray, study_record, trial_dirname
+from study.submit import cluster_address, fit_on_ray, study_record, trial_dirname
 from study.tuning import TunedPlan, plan_tuned
 
 
@@ -106,30 +102,14 @@ def submit_tuned(
 def run_tuned(spec: StudySpec, work: TunedPlan, store: ResultsStore, progress: Progress,
               address: str | None) -> int:
     """One Tuner over every group (study.tune_search); returns the trials launched."""
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the store is the log
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    import ray
-
     from study.tune_search import GroupSearch, asha_scheduler
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        init_ray(address)
-    scratch = tempfile.mkdtemp(prefix="adstudy-tune-")
     searcher = GroupSearch(spec, work.groups)
     scheduler = asha_scheduler(spec, max_epochs(spec, work))
     callback = TunedStoreCallback(store, progress, scheduler)
-    try:
-        tuner(spec, searcher, scheduler, callback, work.todo, scratch).fit()
-    except Exception:
-        if getattr(callback, "failure", None) is not None:  # a result could not be written
-            raise callback.failure from None
-        raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if started_here:
-            ray.shutdown()
+    fit_on_ray(spec, address,
+               lambda scratch: tuner(spec, searcher, scheduler, callback, work.todo, scratch),
+               callback)
     return searcher.launched
 
 

@@ -63,6 +63,7 @@ def validate_cells(
 
     cells = list(cells)
     seen: set[tuple] = set()
+    missing: list[str] = []  # every dataset's missing files, named together
     for cell in cells:
         for field in (*REGISTRIES, *POSITIVE, *NON_NEGATIVE, *CONTEXT):
             context = getattr(cell, CONTEXT[field]) if field in CONTEXT else ""
@@ -72,16 +73,18 @@ def validate_cells(
                 seen.add(key)
                 check_field(cell, field)
                 if field == "dataset" and data_root is not None:
-                    check_files(cell, data_root)
+                    missing += [m for m in [files_problem(cell, data_root)]
+                                if m and m not in missing]
+    if missing:
+        raise SpecError("\n".join(missing))
     probe_cells(cells, shape_root if shape_root is not None else data_root)
 
 
-def check_files(cell: Cell, data_root: str) -> None:
-    """A dataset that reads files must find them (or be told to download them)."""
+def files_problem(cell: Cell, data_root: str) -> str:
+    """Why the cell's dataset would not find its files ('' = it would, or needs none, or
+    was told to download them)."""
     check = DATASET_CHECKS.get(cell.dataset)
-    message = check(Path(data_root).expanduser(), cell.params("dataset")) if check else ""
-    if message:
-        raise SpecError(message)
+    return check(Path(data_root).expanduser(), cell.params("dataset")) if check else ""
 
 
 def check_field(cell: Cell, field: str) -> None:

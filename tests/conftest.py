@@ -11,11 +11,13 @@ MNIST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k.npz
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-@pytest.fixture(scope="session")
-def mnist5k() -> Path:
-    """../shared/data/mnist5k.npz (5,000 real MNIST images); tests skip where it is absent."""
+@pytest.fixture
+def mnist5k(monkeypatch) -> Path:
+    """../shared/data/mnist5k.npz (5,000 real MNIST images), its folder as the data root
+    ($ADSTUDY_DATA, which the smoke presets read it from); tests skip where it is absent."""
     if not MNIST5K.exists():
         pytest.skip(f"real MNIST subset not found at {MNIST5K} (shared/ data not present)")
+    monkeypatch.setenv("ADSTUDY_DATA", str(MNIST5K.parent))
     return MNIST5K
 
 

@@ -91,10 +91,15 @@ def test_aevae_outcomes_count_trials_at_each_loss_level(tmp_path):
         rows[-1]["train_mse"] = levels[cell.seed] + (1e-4 if cell.model == "mlp_ae" else 0)
         return rows
 
-    cells = [Cell(study="s", dataset="lines2x2", model=m, loss="mse", seed=s, epochs=EPOCHS)
-             for m in ("mlp_ae", "mlp_vae") for s in range(5)]
+    cells = [Cell(study="s", dataset="lines2x2", model=m, loss="mse", seed=s, epochs=EPOCHS,
+                  latent_dim=latent)
+             for m in ("mlp_ae", "mlp_vae") for s in range(5) for latent in (1, 2)]
     write_study(tmp_path, "s", cells, base_auroc, make_curve=ends_at)
     table = aevae_outcomes(connect(str(tmp_path)))
-    (ae,) = [r for r in table.records if r["model"] == "mlp_ae"]
+    # one row per architecture: the bottleneck (latent_dim) is not pooled
+    assert sorted((r["model"], r["bottleneck"]) for r in table.records) == [
+        ("mlp_ae", 1), ("mlp_ae", 2), ("mlp_vae", 1), ("mlp_vae", 2)]
+    (ae,) = [r for r in table.records if r["model"] == "mlp_ae" and r["bottleneck"] == 2]
     assert ae["0 (optimum)"] == "1 (20%)" and ae["1/16"] == "2 (40%)" and ae["1/4"] == "1 (20%)"
     assert ae["other"] == "1 (20%)" and ae["not complete"] == "0 (0%)" and ae["n cells"] == 5
+    assert ae["study"] == "s"

@@ -108,8 +108,32 @@ def test_describe_names_missing_dataset_files_before_any_trial(tmp_path, capsys)
     config.write_text(CATALOGUE.format(root=tmp_path / "empty"))
     assert main(["describe", str(config)]) == 2
     err = capsys.readouterr().err
+    # every dataset missing its files is named, in one error
     assert "dataset 'mnist' has download: false" in err
     assert "MNIST/raw/train-images-idx3-ubyte" in err and "download: true" in err
+    assert "dataset npz: path 'arrays.npz' not found" in err
+
+
+NPZ_STUDY = """
+study: npz_files
+fixed: {{dataset: {{name: npz, path: {path}}}, epochs: 1}}
+run: {{data_root: {root}}}
+"""
+
+
+def test_describe_names_a_missing_or_malformed_npz_file_before_any_trial(tmp_path, capsys):
+    config = tmp_path / "npz.yaml"
+    config.write_text(NPZ_STUDY.format(path="mine.npz", root=tmp_path))
+    assert main(["describe", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "path 'mine.npz' not found" in err and str(tmp_path / "mine.npz") in err
+    assert "ADSTUDY_DATA" in err
+    np.savez(tmp_path / "mine.npz", images=np.zeros((4, 8, 8)))
+    assert main(["describe", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "has no array x or y" in err and "['images']" in err
+    np.savez(tmp_path / "mine.npz", x=np.zeros((4, 8, 8)), y=np.array([0, 0, 1, 1]))
+    assert main(["describe", str(config)]) == 0
 
 
 def test_contaminated_iaead_runs_on_real_mnist(mnist5k):

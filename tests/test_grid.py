@@ -1,6 +1,10 @@
+import pytest
+
 from study.cell import Cell
+from study.errors import SpecError
 from study.grid import count, expand
 from study.spec import parse_spec
+from study.store import ResultsStore
 
 SPEC = """
 study: g
@@ -65,3 +69,29 @@ def test_growing_an_axis_keeps_existing_cell_ids():
     small = {c.cell_id for c in expand(parse_spec(SPEC))}
     grown = {c.cell_id for c in expand(parse_spec(SPEC.replace("seed: [0, 1]", "seed: [0, 1, 2]")))}
     assert small < grown and len(grown - small) == len(small) // 2
+
+
+def test_how_data_is_fetched_is_not_part_of_a_cells_identity():
+    plain = Cell(study="x", dataset="mnist")
+    fetched = Cell(study="x", dataset="mnist", dataset_params='{"download":true}')
+    unverified = Cell(study="x", dataset="mnist", dataset_params='{"download":true,"verify":false}')
+    assert plain.cell_id == fetched.cell_id == unverified.cell_id
+    # ... while what the data is still is
+    def npz(params: str) -> str:
+        return Cell(study="x", dataset="npz", dataset_params=params).cell_id
+
+    assert npz('{"download":true,"path":"a.npz"}') == npz('{"path":"a.npz"}')
+    assert npz('{"path":"a.npz"}') != npz('{"path":"b.npz"}')
+
+
+def test_turning_download_on_keeps_the_stored_study(tmp_path):
+    from study.identity import choose_study
+
+    spec = parse_spec("study: d\nfixed: {dataset: {name: mnist}}")
+    (tmp_path / "d").mkdir()
+    ResultsStore(str(tmp_path), "d").write_study_json({"study": "d", "spec_yaml": spec.source})
+    fetching = parse_spec("study: d\nfixed: {dataset: {name: mnist, download: true}}")
+    assert choose_study(fetching, str(tmp_path), new_version=False) == "d"
+    other = parse_spec("study: d\nfixed: {dataset: {name: fashion_mnist, download: true}}")
+    with pytest.raises(SpecError, match="dataset"):
+        choose_study(other, str(tmp_path), new_version=False)

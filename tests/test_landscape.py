@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from analysis.views import connect, rows
 from study.cell import Cell
 from study.cli import main
 from study.spec import parse_spec
@@ -112,6 +113,14 @@ def test_landscape_of_a_submitted_study(ray_local, tmp_path, capsys):
     assert all(np.isfinite(r["sharpness_mse"]) and r["landscape_points"] == 7 for r in summary)
     points = pq.read_table(folder / "points").to_pylist()
     assert len(points) == 2 * (2 * 7 + 5 * 5)
+    # the same tables as SQL views, joinable with the trials
+    con = connect(results, read_only=True)
+    by_loss = rows(con, """SELECT l.loss_label, l.sharpness_mse, t.auroc FROM landscape l
+                           JOIN trials t USING (cell_id) ORDER BY 1""")
+    assert [r["loss_label"] for r in by_loss] == ["lamp", "mse"]
+    assert {r["sharpness_mse"] for r in by_loss} == {r["sharpness_mse"] for r in summary}
+    (count,) = rows(con, "SELECT count(*) AS n FROM landscape_points WHERE kind = '2d'")
+    assert count["n"] == 2 * 5 * 5
 
     assert main(args) == 0  # measured trials are skipped; the table and figures remain
     assert "landscape of" not in capsys.readouterr().out

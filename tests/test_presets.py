@@ -10,12 +10,14 @@ import dataclasses
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from conftest import MNIST5K
 
 from study.cell import Cell
 from study.cli import main
-from study.cost import RATES, data_size, estimate, train_rate
+from study.cost import PACKING, RATES, data_size, estimate, train_rate
 from study.errors import SpecError
 from study.grid import expand
 from study.spec import load_spec, parse_spec
@@ -28,10 +30,13 @@ PRESETS = ("lmse_mnist", "lmse_fashion_mnist", "lamp_batch_size", "lamp_mvtec",
 # How describe may fail where a data set is absent: the missing files and how to get them.
 DOWNLOAD_HINTS = ("download: true", "torchvision.datasets")
 MVTEC_HINTS = ("mvtec_ad/", "mvtec.com", "by hand")
+NPZ_HINTS = ("not found", "mnist5k.npz", "ADSTUDY_DATA")
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
-def test_every_preset_passes_describe_with_its_cell_count_and_cost(path, capsys):
+def test_every_preset_passes_describe_with_its_cell_count_and_cost(path, capsys, monkeypatch):
+    if MNIST5K.exists():  # the smoke presets read it from the data root
+        monkeypatch.setenv("ADSTUDY_DATA", str(MNIST5K.parent))
     spec = load_spec(path)
     cells = expand(spec)
     code = main(["describe", str(path)])
@@ -42,6 +47,9 @@ def test_every_preset_passes_describe_with_its_cell_count_and_cost(path, capsys)
     assert "one GPU (H100)" in out and "2 CPU cores" in out
     if code != 0:  # only a data set this machine lacks may stop it, and the error says how
         assert code == 2
+        if "dataset npz" in err:
+            assert not MNIST5K.exists() and all(h in err for h in NPZ_HINTS), err
+            return
         hints = MVTEC_HINTS if "mvtec" in err else DOWNLOAD_HINTS
         assert "missing" in err and all(h in err for h in hints), err
         assert any(c.dataset in err for c in cells)
@@ -55,8 +63,19 @@ def test_each_preset_states_its_cell_count(name):
     assert int(stated.group(1).replace(",", "")) == len(expand(parse_spec(text)))
 
 
+@pytest.fixture(scope="module")
+def mnist5k_shaped(tmp_path_factory) -> Path:
+    """A data root holding an mnist5k.npz of the real one's shape (5,000 28x28 images, 500
+    a digit), which is all the cost estimate reads: the test does not need shared/."""
+    root = tmp_path_factory.mktemp("data")
+    np.savez(root / "mnist5k.npz", x=np.zeros((5000, 28, 28), np.uint8),
+             y=np.repeat(np.arange(10), 500))
+    return root
+
+
 @pytest.mark.parametrize("name", PRESETS)
-def test_smoke_companion_keeps_the_scientific_axes(name):
+def test_smoke_companion_keeps_the_scientific_axes(name, mnist5k_shaped, monkeypatch):
+    monkeypatch.setenv("ADSTUDY_DATA", str(mnist5k_shaped))
     full = load_spec(CONFIGS / f"{name}.yaml")
     smoke = load_spec(CONFIGS / f"{name}_smoke.yaml")
     assert [(n, len(v)) for n, v in smoke.compare] == [(n, len(v)) for n, v in full.compare]
@@ -110,6 +129,27 @@ def test_cost_of_the_protocols():
     assert n_train == n_test == int(7000 / 0.8) and shape == (1, 32, 32)
     toy = Cell(study="s", dataset="lines2x2", model="mlp_ae", batch_size=4, epochs=2000)
     assert 1 < estimate([toy]).seconds["cpu"] < 30
+
+
+def test_cost_counts_vmapped_stacks_and_trials_sharing_a_gpu():
+    seeds = [Cell(study="s", dataset="digits", batch_size=bs, seed=k, epochs=5)
+             for bs in (4, 512) for k in range(8)]  # two stack families of 8 seeds
+    alone = estimate(seeds)
+    stacked = estimate(seeds, cells_per_trial=8)
+    assert (alone.stacked, stacked.stacked) == (0, 16)
+    # batch 4: 8 cells stacked run like batch 32, far faster per cell on both devices
+    small = estimate(seeds[:8], cells_per_trial=8).seconds
+    assert small["cpu"] < estimate(seeds[:8]).seconds["cpu"] / 3
+    assert small["gpu"] < estimate(seeds[:8]).seconds["gpu"]
+    # batch 512 is past the measured sizes: a stack is never counted slower than alone
+    big = estimate(seeds[8:], cells_per_trial=8).seconds
+    assert big["cpu"] <= estimate(seeds[8:]).seconds["cpu"]
+    loose = [Cell(study="s", dataset="digits", model="mlp_vae", seed=k) for k in range(8)]
+    assert estimate(loose, cells_per_trial=8).stacked == 0  # VAEs sample: never stacked
+    shared = estimate(seeds, gpu_share=0.25)  # four trials at a time on the one GPU
+    assert shared.seconds["gpu"] == pytest.approx(alone.seconds["gpu"] / PACKING[4])
+    assert shared.seconds["cpu"] == alone.seconds["cpu"] and shared.trials_per_gpu == 4
+    assert "4 trials at a time" in shared.lines()[1]
 
 
 def test_save_weights_is_a_run_option_and_must_be_a_boolean():

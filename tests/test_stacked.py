@@ -21,10 +21,14 @@ def by_cell(records):
     return out
 
 
-@pytest.mark.parametrize("model, loss", [("cae", "mse"), ("cae", "lmse"), ("mlp_ae", "mse")])
-def test_stacked_training_equals_sequential_training(model, loss, tmp_path):
-    cells = cells_for(model=model, loss=loss, model_params='{"hidden":[16]}'
-                      if model == "mlp_ae" else "{}")
+VAL_KEYS = ("val_recon_mse", "val_auroc")
+
+
+@pytest.mark.parametrize("model, loss, val", [("cae", "mse", 0.0), ("cae", "lmse", 0.0),
+                                              ("mlp_ae", "mse", 0.0), ("cae", "mse", 0.2)])
+def test_stacked_training_equals_sequential_training(model, loss, val, tmp_path):
+    cells = cells_for(model=model, loss=loss, val_fraction=val,
+                      model_params='{"hidden":[16]}' if model == "mlp_ae" else "{}")
     stacked = by_cell(train_stack(cells, data_root=str(tmp_path), device="cpu"))
     for cell in cells:
         sequential = list(train_cell(cell, data_root=str(tmp_path), device="cpu"))
@@ -33,6 +37,13 @@ def test_stacked_training_equals_sequential_training(model, loss, tmp_path):
         for a, b in zip(mine[:-1], sequential[:-1], strict=True):
             for key in ("train_loss", "train_mse", "grad_norm", "test_auroc", "test_mse_normal"):
                 assert a[key] == pytest.approx(b[key], rel=2e-4, abs=1e-6), key
+            # a held-out split is validated on as in a sequential run (and only then)
+            assert {k for k in VAL_KEYS if k in a} == {k for k in VAL_KEYS if k in b}
+            assert (val > 0) == ("val_auroc" in a)
+            for key in (k for k in VAL_KEYS if k in b):
+                assert a[key] == pytest.approx(b[key], rel=2e-4, abs=1e-6), key
+        for key in (k for k in VAL_KEYS if k in sequential[-1]):
+            assert mine[-1][key] == pytest.approx(sequential[-1][key], abs=2e-3), key
         assert mine[-1]["status"] == sequential[-1]["status"] == "complete"
         assert mine[-1]["auroc"] == pytest.approx(sequential[-1]["auroc"], abs=2e-3)
         assert np.allclose(mine[-1]["scores"], sequential[-1]["scores"], rtol=1e-3, atol=1e-6)
@@ -48,6 +59,11 @@ def test_a_diverging_cell_leaves_the_stack_and_the_others_complete(tmp_path):
     assert "epoch 1" in records[bad.cell_id][-1]["error"]
     assert records[good.cell_id][-1]["status"] == "complete"
     assert len(records[good.cell_id]) == 3
+    # the diverged cell's NaNs stay in its own rows: the other trains as it would alone
+    alone = list(train_cell(good, data_root=str(tmp_path), device="cpu"))
+    for a, b in zip(records[good.cell_id][:-1], alone[:-1], strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=2e-4)
+    assert records[good.cell_id][-1]["auroc"] == pytest.approx(alone[-1]["auroc"], abs=2e-3)
 
 
 def test_stack_key_groups_only_cells_that_share_data_model_and_loss():

@@ -1,4 +1,5 @@
 import os
+import time
 
 import duckdb
 
@@ -38,3 +39,18 @@ def test_a_failed_write_leaves_no_file_behind(tmp_path):
     assert os.listdir(tmp_path / "s" / "scores") == []
     assert os.listdir(tmp_path / "s" / "trials") == []
     assert store.stored_statuses() == {}
+
+
+def test_prepare_sweeps_temp_files_a_killed_writer_left(tmp_path):
+    store = ResultsStore(str(tmp_path), "s")
+    store.prepare()
+    store.write_cell(Cell(study="s"), {"status": "complete", "auroc": 0.5}, [])
+    old = tmp_path / "s" / "trials" / ".abc.0123.tmp"
+    fresh = tmp_path / "s" / "epochs" / ".def.4567.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"half a parquet file")
+    os.utime(old, (time.time() - 2 * 3600,) * 2)  # two hours old: its writer is gone
+    store.prepare()
+    assert not old.exists()
+    assert fresh.exists()  # may belong to a writer still at work
+    assert sorted(store.stored_statuses().values()) == ["complete"]  # results untouched

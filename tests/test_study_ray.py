@@ -7,6 +7,7 @@ import pytest
 from analysis.report import build_report
 from analysis.stats import rows
 from analysis.views import connect
+from study.errors import SpecError
 from study.spec import parse_spec
 from study.submit import submit
 
@@ -80,3 +81,12 @@ def test_a_trial_that_raises_is_stored_as_failed_and_retried_next_time(ray_local
     out = io.StringIO()
     submit(parse_spec(BROKEN), results=results, out=out)
     assert "1 to run (1 failed before, retried)" in out.getvalue()
+
+
+def test_a_gpu_study_on_a_local_ray_without_gpus_is_refused_before_any_trial(ray_local, tmp_path):
+    if ray_local.cluster_resources().get("GPU", 0):
+        pytest.skip("this machine's Ray has a GPU: the study would run")
+    spec = parse_spec(TINY.replace("study: tiny", "study: gpu") + "resources: {gpu: 0.5}\n")
+    with pytest.raises(SpecError, match=r"resources.gpu: 0.5 .*no GPU; set resources.gpu: 0"):
+        submit(spec, results=str(tmp_path), out=io.StringIO())
+    assert not list(tmp_path.glob("gpu/trials/*.parquet"))

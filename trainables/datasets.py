@@ -95,9 +95,7 @@ def load_npz(root: Path, path: str = "", test_path: str = "", test_fraction: flo
         raise ValueError("dataset npz needs a 'path' parameter: {name: npz, path: file.npz}")
 
     def read(p: str) -> tuple[np.ndarray, np.ndarray]:
-        full = Path(p).expanduser()
-        full = full if full.is_absolute() else Path(root) / full
-        with np.load(full) as arrays:
+        with np.load(npz_file(root, p)) as arrays:
             return to_unit_nchw(arrays["x"]), arrays["y"].astype(np.int64)
 
     x, y = read(path)
@@ -108,6 +106,30 @@ def load_npz(root: Path, path: str = "", test_path: str = "", test_fraction: flo
         x_tr, y_tr, x_te, y_te = stratified_split(x, y, test_fraction)
     classes = tuple(str(c) for c in np.unique(np.concatenate([y_tr, y_te])))
     return ImageSet(x_tr, y_tr, x_te, y_te, classes)
+
+
+def npz_file(root: Path, path: str) -> Path:
+    """Where an npz dataset's ``path`` points: absolute, or relative to the data root."""
+    full = Path(path).expanduser()
+    return full if full.is_absolute() else Path(root).expanduser() / full
+
+
+def npz_problem(root: Path, params: dict) -> str:
+    """Why load_npz would fail on these files ('' = it would not)."""
+    for field in ("path", "test_path"):
+        if not params.get(field):
+            continue
+        full = npz_file(root, params[field])
+        if not full.is_file():
+            return (f"dataset npz: {field} {params[field]!r} not found (looked for {full}); a "
+                    "relative path is read from the data root: set run.data_root or "
+                    "$ADSTUDY_DATA to the folder that holds it")
+        with np.load(full) as arrays:
+            missing = sorted({"x", "y"} - set(arrays.files))
+        if missing:
+            return (f"dataset npz: {full} has no array {' or '.join(missing)} (it needs x: "
+                    f"images and y: integer labels; it holds {sorted(arrays.files)})")
+    return ""
 
 
 DATASETS: dict[str, Callable[..., ImageSet]] = {
@@ -138,6 +160,7 @@ DATASET_CLASSES: dict[str, tuple[int, ...] | None] = {
 DATASET_CHECKS: dict[str, Callable[[Path, dict], str]] = {
     **{name: functools.partial(vision.problem, name) for name in vision.SOURCES},
     "mvtec": mvtec.problem,
+    "npz": npz_problem,
 }
 
 

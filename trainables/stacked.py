@@ -1,9 +1,10 @@
 """Many cells in one model: K cells that share data, model and loss train at once.
 
-The K models keep their own parameter tensors (so one torch.optim optimizer with a param
-group per cell gives each its own lr, exactly as K sequential runs would); every step
-stacks them and runs one vmapped forward/backward (torch.func.functional_call + vmap), so
-the Python and kernel-launch overhead of a step is paid once for K cells. Each cell keeps
+Each parameter is one stacked leaf tensor [K, ...] per learning rate (one torch.optim
+optimizer with a param group per lr updates every row as K sequential runs would: the
+updates are elementwise); every step runs one vmapped forward/backward
+(torch.func.functional_call + vmap), so the Python and kernel-launch overhead of a step,
+and of the optimizer, is paid once for K cells, not K times. Each cell keeps
 its own seed: its own initial weights and its own batch order. Per-cell results equal
 sequential training up to float rounding (tests/test_stacked.py).
 
@@ -30,6 +31,7 @@ from trainables.metrics import detection_metrics, test_figures
 from trainables.models import MODELS
 from trainables.optimizers import build_optimizer
 from trainables.train import EVAL_BATCH, build_task, pick_device
+from trainables.validation import val_figures
 
 STACKED_MODELS = ("cae", "mlp_ae")
 STACKED_LOSSES = ("mse", "mae", "l1", "msle", "lmse", "lamp")
@@ -47,7 +49,14 @@ def stack_key(cell: Cell) -> tuple | None:
 
 
 class Stack:
-    """K models' parameters, one optimizer, and the vmapped step over them."""
+    """K models' parameters as stacked tensors, one optimizer, and the vmapped step.
+
+    Cells of one lr share a block: one leaf tensor [K_lr, ...] per parameter, so a step
+    stacks nothing when every cell has the same lr and concatenates one block per lr
+    otherwise; the optimizer has one param group per block (its lr), which updates each
+    row exactly as K separate optimizers would (every update is elementwise). Rows are in
+    block order: ``rows[r]`` is the index of the cell in row r.
+    """
 
     def __init__(self, cells: Sequence[Cell], image_shape: tuple, device: torch.device):
         first = cells[0]
@@ -60,21 +69,34 @@ class Stack:
         if any(True for _ in models[0].buffers()):
             raise ValueError(f"model {first.model!r} has buffers (batch norm): cannot stack")
         self.names = [name for name, _ in models[0].named_parameters()]
-        self.leaves = [
-            [p.detach().to(device).requires_grad_(True) for p in m.parameters()] for m in models
+        lrs = list(dict.fromkeys(c.lr for c in cells))
+        members = [[k for k, c in enumerate(cells) if c.lr == lr] for lr in lrs]
+        self.rows = [k for block in members for k in block]
+        self.row_of = torch.tensor([self.rows.index(k) for k in range(len(cells))],
+                                   device=device)  # cell index -> its row
+        self.blocks = [
+            [torch.stack([dict(models[k].named_parameters())[name].detach() for k in block])
+             .to(device).requires_grad_(True) for name in self.names]
+            for block in members
         ]
         self.skeleton = copy.deepcopy(models[0]).to("meta")
-        groups = [{"params": ps, "lr": c.lr} for ps, c in zip(self.leaves, cells, strict=True)]
+        groups = [{"params": leaves, "lr": lr}
+                  for leaves, lr in zip(self.blocks, lrs, strict=True)]
         self.optimizer, self.schedule = build_optimizer(
             first.optimizer, groups, first.lr, first.params("optimizer")
         )
         self.loss_fn = functools.partial(LOSSES[first.loss], **first.params("loss"))
 
-    def stacked(self, active: Sequence[int]) -> dict[str, torch.Tensor]:
-        return {
-            name: torch.stack([self.leaves[k][i] for k in active])
-            for i, name in enumerate(self.names)
-        }
+    def params(self) -> dict[str, torch.Tensor]:
+        """Every parameter as one tensor [K, ...], rows in ``rows`` order."""
+        if len(self.blocks) == 1:
+            return dict(zip(self.names, self.blocks[0], strict=True))
+        return {name: torch.cat([block[i] for block in self.blocks])
+                for i, name in enumerate(self.names)}
+
+    def by_cell(self, values: torch.Tensor, cells: Sequence[int]) -> torch.Tensor:
+        """Rows of ``values`` (in row order) for the cells at these indices, in that order."""
+        return values[self.row_of[list(cells)]]
 
     def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor):
         out = functional_call(self.skeleton, params, (x,))
@@ -85,45 +107,51 @@ class Stack:
         per_sample = self.loss_fn(out, x)
         return per_sample, ((out.recon - x) ** 2).flatten(1).mean(dim=1)
 
-    def grad_norms(self, active: Sequence[int]) -> torch.Tensor:
-        """Each active cell's total gradient 2-norm, [len(active)], in one op per parameter
-        (a loop over cells would cost K times the kernel launches)."""
-        squares = [
-            torch.stack([self.leaves[k][i].grad for k in active]).flatten(1).square().sum(1)
-            for i in range(len(self.names))
-        ]
-        return torch.stack(squares).sum(dim=0).sqrt()
+    def grad_norms(self) -> torch.Tensor:
+        """Every row's total gradient 2-norm, [K] (two ops a block, not one a cell)."""
+        return torch.cat([
+            torch.cat([leaf.grad.flatten(1) for leaf in block], dim=1).norm(dim=1)
+            for block in self.blocks
+        ])
 
 
 def train_stack_epoch(
     stack: Stack, x: torch.Tensor, active: list[int], orders: torch.Tensor, batch_size: int
 ) -> dict[str, torch.Tensor]:
-    """One epoch for the active cells; per-cell sums as tensors [len(active)]."""
+    """One epoch of every cell of the stack (``orders``: each cell's image order, [K, n]
+    in cell order); per-cell sums as tensors [len(active)] for the ``active`` cells.
+
+    A diverged cell stays in the stack: its NaNs stay in its own rows (the cells share no
+    weights, and the summed objective passes each cell a gradient of its own terms only).
+    """
     n = x.shape[0]
-    k = len(active)
+    orders = orders[torch.tensor(stack.rows, device=orders.device)]
+    k = len(stack.rows)
     loss_sum = torch.zeros(k, device=x.device)
     mse_sum = torch.zeros(k, device=x.device)
     grad_sum = torch.zeros(k, device=x.device)
     steps = 0
     for start in range(0, n, batch_size):
         batch = x[orders[:, start : start + batch_size]]  # [K, b, C, H, W]
-        per_sample, mse = vmap(stack.step_values)(stack.stacked(active), batch)
+        per_sample, mse = vmap(stack.step_values)(stack.params(), batch)
         stack.optimizer.zero_grad(set_to_none=True)
         per_sample.mean(dim=1).sum().backward()  # cells are independent: grads stay per cell
-        grad_sum += stack.grad_norms(active)
+        grad_sum += stack.grad_norms()
         stack.optimizer.step()
         loss_sum += per_sample.detach().sum(dim=1)
         mse_sum += mse.detach().sum(dim=1)
         steps += 1
     if stack.schedule is not None:
         stack.schedule.step()
-    return {"train_loss": loss_sum / n, "train_mse": mse_sum / n, "grad_norm": grad_sum / steps}
+    return {"train_loss": stack.by_cell(loss_sum, active) / n,
+            "train_mse": stack.by_cell(mse_sum, active) / n,
+            "grad_norm": stack.by_cell(grad_sum, active) / steps}
 
 
 @torch.no_grad()
 def stacked_errors(stack: Stack, active: list[int], test_x: torch.Tensor) -> np.ndarray:
     """Per-cell, per-image reconstruction MSE on the test set: [len(active), M]."""
-    params = stack.stacked(active)
+    params = {name: stack.by_cell(p, active) for name, p in stack.params().items()}
     parts = []
     for chunk in test_x.split(EVAL_BATCH):
         recon, _ = vmap(stack.forward, in_dims=(0, None))(params, chunk)
@@ -148,6 +176,8 @@ def train_stack(
     task = build_task(cells[0], data_root)
     x = torch.tensor(task.train_x, device=dev)
     test_x = torch.tensor(task.test_x, device=dev)
+    held = {k: torch.tensor(getattr(task, k), device=dev)
+            for k in ("val_x", "val_anomalies") if getattr(task, k) is not None}
     stack = Stack(cells, tuple(task.train_x.shape[1:]), dev)
     generators = [torch.Generator().manual_seed(c.seed) for c in cells]
     active = list(range(len(cells)))
@@ -155,7 +185,8 @@ def train_stack(
     train_seconds = 0.0
     for epoch in range(1, cells[0].epochs + 1):
         tick = time.perf_counter()
-        orders = torch.stack([torch.randperm(len(x), generator=generators[k]) for k in active])
+        # every cell draws its order (a diverged one too: its rows still train, unread)
+        orders = torch.stack([torch.randperm(len(x), generator=g) for g in generators])
         sums = train_stack_epoch(stack, x, active, orders.to(dev), cells[0].batch_size)
         train_seconds += time.perf_counter() - tick
         rows = epoch_rows(sums, active)
@@ -167,20 +198,34 @@ def train_stack(
         if not active:
             return
         errors = stacked_errors(stack, active, test_x)
+        checks = validation(stack, active, held)
         wall = time.perf_counter() - started
         for j, k in enumerate(active):
             last[k] = rows[k]
-            figures = test_figures(errors[j], task.test_y)
+            figures = test_figures(errors[j], task.test_y) | checks[j]
             yield cells[k].cell_id, {"kind": "epoch", "epoch": epoch, **rows[k], **figures,
                                      "wall_s": wall}
     errors = stacked_errors(stack, active, test_x)
+    checks = validation(stack, active, held)
     per_cell_rate = len(x) * cells[0].epochs / max(train_seconds, 1e-9)
     for j, k in enumerate(active):
         record = final_record("complete", "", last[k], cells[0].epochs)
-        record |= detection_metrics(task.test_y, errors[j])
+        record |= detection_metrics(task.test_y, errors[j]) | checks[j]
         record |= {"scores": errors[j], "labels": task.test_y, "device": device_name(dev),
                    "train_samples_per_s": per_cell_rate, "wall_s": time.perf_counter() - started}
         yield cells[k].cell_id, record
+
+
+def validation(stack: Stack, active: list[int], held: dict[str, torch.Tensor]
+               ) -> list[dict[str, float]]:
+    """Each active cell's validation figures (trainables.validation, recon-MSE score) on
+    the held-out split; {} each for cells without one."""
+    if "val_x" not in held:
+        return [{} for _ in active]
+    normal = stacked_errors(stack, active, held["val_x"])
+    anomalies = (stacked_errors(stack, active, held["val_anomalies"])
+                 if "val_anomalies" in held else [None] * len(active))
+    return [val_figures(normal[j], normal[j], anomalies[j]) for j in range(len(active))]
 
 
 def epoch_rows(sums: dict[str, torch.Tensor], active: list[int]) -> dict[int, dict[str, float]]:
