@@ -44,10 +44,11 @@ def train_step_flops(name: str, batch: int, device: torch.device) -> tuple[float
 
 def stacked_flops(per_sample: float, batch: int, device: torch.device, k: int) -> float:
     """Achieved FLOP/s of K CAE cells trained as one vmapped stack (trainables.stacked)."""
-    from bench.throughput import stacked_rate
+    from bench.throughput import stacked_runner
 
     x = torch.rand(max(batch * 8, 2048), *SHAPES["cae"], device=device)
-    return per_sample * stacked_rate(x, batch, device, k)
+    epoch, samples = stacked_runner(x, batch, device, k)
+    return per_sample * samples / timed(epoch, device)
 
 
 def matmul_peak(device: torch.device, n: int = 4096) -> float:
