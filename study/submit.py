@@ -48,8 +48,11 @@ class Plan:
         return text + (f" ({retried} failed before, retried)" if retried else "")
 
 
-def plan(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Plan:
-    """Expands and validates the grid and subtracts the stored cells.
+def plan(spec: StudySpec, store: ResultsStore, yes: bool = False,
+         local: bool = False) -> Plan:
+    """Expands and validates the grid and subtracts the stored cells. With ``local`` (the
+    trials run on this machine) the datasets' files are checked too; on a cluster the data
+    may live on the workers only, so a missing file is a trial's error there.
 
     Raises:
         SpecError: for a grid too large without ``yes`` or a cell no trainer could run.
@@ -62,7 +65,8 @@ def plan(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Plan:
             "pass --yes to run it anyway"
         )
     cells = expand(spec)
-    validate_cells(cells, shape_root=spec.run.data_root)  # no file checks: data may be remote
+    validate_cells(cells, spec.run.data_root if local else None,
+                   shape_root=spec.run.data_root)
     store.prepare()
     stored = store.stored_statuses()
     todo = [c for c in cells if stored.get(c.cell_id) not in FINAL_STATUSES]
@@ -109,7 +113,7 @@ def submit(
 
         return submit_tuned(spec, results, address, yes, out, filesystem)
     store = ResultsStore(results, spec.study, filesystem)
-    work = plan(spec, store, yes)
+    work = plan(spec, store, yes, local=runs_here(address))
     for path, reason in store.unreadable.items():
         out.write(f"[{spec.study}] warning: cannot read {path} ({reason}); its cell runs again\n")
     out.write(f"[{spec.study}] {work.describe()}\n")
@@ -222,6 +226,19 @@ def check_gpus(spec: StudySpec, joined: bool) -> None:
         raise SpecError(f"{message}; set resources.gpu: 0 to train on CPUs (the paper presets "
                         "ask for a quarter GPU a trial)")
     sys.stderr.write(f"[{spec.study}] note: {message} yet; trials wait for a GPU node\n")
+
+
+def runs_here(address: str | None) -> bool:
+    """True when the trials run on this machine (so its files are theirs): no cluster to
+    join, and no Ray already connected with a node elsewhere."""
+    if address is not None:
+        return False
+    import ray
+
+    if not ray.is_initialized():
+        return True
+    here = ray.util.get_node_ip_address()
+    return all(n["NodeManagerAddress"] == here for n in ray.nodes() if n["Alive"])
 
 
 def trial_slots(spec: StudySpec) -> int:

@@ -16,7 +16,7 @@ from study.progress import Progress
 from study.provenance import versions
 from study.spec import StudySpec
 from study.store import ResultsStore
-from study.submit import cluster_address, fit_on_ray, study_record, trial_dirname
+from study.submit import cluster_address, fit_on_ray, runs_here, study_record, trial_dirname
 from study.tuning import TunedPlan, plan_tuned
 
 
@@ -78,7 +78,7 @@ def submit_tuned(
     """
     address = cluster_address(address)
     store = ResultsStore(results, spec.study, filesystem)
-    work = plan_tuned(spec, store, yes)
+    work = plan_tuned(spec, store, yes, local=runs_here(address))
     for path, reason in getattr(store, "unreadable", {}).items():
         out.write(f"[{spec.study}] warning: cannot read {path} ({reason}); its trial is "
                   "given back to its group's budget\n")

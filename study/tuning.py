@@ -151,8 +151,10 @@ def probe_cells(spec: StudySpec, bases: list[Cell]) -> list[Cell]:
     return cells
 
 
-def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False) -> TunedPlan:
-    """The groups of a tuned study with their stored trials.
+def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False,
+               local: bool = False) -> TunedPlan:
+    """The groups of a tuned study with their stored trials; with ``local`` (trials run on
+    this machine) the datasets' files are checked too (study.submit.plan).
 
     Raises:
         SpecError: for too many groups without ``yes`` or a cell no trainer could run.
@@ -163,7 +165,8 @@ def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Tuned
     if len(bases) > MAX_GROUPS_WITHOUT_CONFIRM and not yes:
         raise SpecError(f"the study has {len(bases):,} groups (over "
                         f"{MAX_GROUPS_WITHOUT_CONFIRM:,}); pass --yes to run it anyway")
-    validate_cells(probe_cells(spec, bases), shape_root=spec.run.data_root)
+    validate_cells(probe_cells(spec, bases), spec.run.data_root if local else None,
+                   shape_root=spec.run.data_root)
     store.prepare()
     tuned = tuned_fields(spec)
     stored = stored_trials(store, spec.optuna.metric)

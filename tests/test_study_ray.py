@@ -2,6 +2,7 @@
 
 import io
 
+import numpy as np
 import pytest
 
 from analysis.report import build_report
@@ -30,9 +31,17 @@ study: broken
 compare:
   loss: [mse]
 fixed:
-  dataset: {name: npz, path: does-not-exist.npz}
+  dataset: {{name: npz, path: {path}}}
   epochs: 1
 """
+
+
+def broken_arrays(folder) -> str:
+    """An npz that passes every check before the trials (file, x, y, image shape) but
+    cannot be split: 6 images, 4 labels. Its trial raises."""
+    path = folder / "mismatched.npz"
+    np.savez(path, x=np.zeros((6, 8, 8)), y=np.array([0, 0, 1, 1]))
+    return str(path)
 
 
 def test_submit_stores_every_cell_and_a_resubmit_runs_none(ray_local, tmp_path):
@@ -74,13 +83,21 @@ def test_submit_stores_every_cell_and_a_resubmit_runs_none(ray_local, tmp_path):
 
 def test_a_trial_that_raises_is_stored_as_failed_and_retried_next_time(ray_local, tmp_path):
     results = str(tmp_path / "results")
-    progress = submit(parse_spec(BROKEN), results=results, out=io.StringIO())
+    broken = parse_spec(BROKEN.format(path=broken_arrays(tmp_path)))
+    progress = submit(broken, results=results, out=io.StringIO())
     assert progress.counts == {"failed": 1}
     (row,) = rows(connect(results), "select status, error from trials")
-    assert row["status"] == "failed" and "does-not-exist.npz" in row["error"]
+    assert row["status"] == "failed" and "holds 6 images (x) but 4 labels" in row["error"]
     out = io.StringIO()
-    submit(parse_spec(BROKEN), results=results, out=out)
+    submit(broken, results=results, out=out)
     assert "1 to run (1 failed before, retried)" in out.getvalue()
+
+
+def test_a_local_study_missing_its_data_file_is_refused_before_any_trial(ray_local, tmp_path):
+    spec = parse_spec(BROKEN.format(path=tmp_path / "does-not-exist.npz"))
+    with pytest.raises(SpecError, match="does-not-exist.npz' not found"):
+        submit(spec, results=str(tmp_path / "results"), out=io.StringIO())
+    assert not list(tmp_path.glob("results/broken/trials/*.parquet"))
 
 
 def test_a_gpu_study_on_a_local_ray_without_gpus_is_refused_before_any_trial(ray_local, tmp_path):

@@ -96,7 +96,11 @@ def load_npz(root: Path, path: str = "", test_path: str = "", test_fraction: flo
 
     def read(p: str) -> tuple[np.ndarray, np.ndarray]:
         with np.load(npz_file(root, p)) as arrays:
-            return to_unit_nchw(arrays["x"]), arrays["y"].astype(np.int64)
+            x, y = to_unit_nchw(arrays["x"]), arrays["y"].astype(np.int64)
+        if len(x) != len(y):
+            raise ValueError(f"dataset npz: {p} holds {len(x)} images (x) but {len(y)} "
+                             "labels (y); they must pair one to one")
+        return x, y
 
     x, y = read(path)
     if test_path:
