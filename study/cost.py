@@ -208,6 +208,7 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
         gpu_share: resources.gpu; 1 / gpu_share trials share the GPU at once.
     """
     from study.groups import auto_group_size, group_cells
+    from trainables.stacked import stack_key
 
     cells = list(cells)
     packed = max(1, int(1 / gpu_share)) if 0 < gpu_share < 1 else 1
@@ -235,9 +236,3 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
     seconds["gpu"] /= PACKING[max(k for k in PACKING if k <= packed)]
     return Cost(cells=len(cells), train_samples=samples, seconds=seconds, stacked=stacked,
                 trials_per_gpu=packed)
-
-
-def stack_key(cell: Cell):
-    from trainables.stacked import stack_key as key
-
-    return key(cell)

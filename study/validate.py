@@ -73,8 +73,9 @@ def validate_cells(
                 seen.add(key)
                 check_field(cell, field)
                 if field == "dataset" and data_root is not None:
-                    missing += [m for m in [files_problem(cell, data_root)]
-                                if m and m not in missing]
+                    problem = files_problem(cell, data_root)
+                    if problem and problem not in missing:
+                        missing.append(problem)
     if missing:
         raise SpecError("\n".join(missing))
     probe_cells(cells, shape_root if shape_root is not None else data_root)

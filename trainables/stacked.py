@@ -55,7 +55,7 @@ class Stack:
     stacks nothing when every cell has the same lr and concatenates one block per lr
     otherwise; the optimizer has one param group per block (its lr), which updates each
     row exactly as K separate optimizers would (every update is elementwise). Rows are in
-    block order: ``rows[r]`` is the index of the cell in row r.
+    block order: ``rows[r]`` is the index of the cell in row r (a tensor on the device).
     """
 
     def __init__(self, cells: Sequence[Cell], image_shape: tuple, device: torch.device):
@@ -71,9 +71,8 @@ class Stack:
         self.names = [name for name, _ in models[0].named_parameters()]
         lrs = list(dict.fromkeys(c.lr for c in cells))
         members = [[k for k, c in enumerate(cells) if c.lr == lr] for lr in lrs]
-        self.rows = [k for block in members for k in block]
-        self.row_of = torch.tensor([self.rows.index(k) for k in range(len(cells))],
-                                   device=device)  # cell index -> its row
+        self.rows = torch.tensor([k for block in members for k in block], device=device)
+        self.row_of = self.rows.argsort()  # cell index -> its row
         self.blocks = [
             [torch.stack([dict(models[k].named_parameters())[name].detach() for k in block])
              .to(device).requires_grad_(True) for name in self.names]
@@ -125,7 +124,7 @@ def train_stack_epoch(
     weights, and the summed objective passes each cell a gradient of its own terms only).
     """
     n = x.shape[0]
-    orders = orders[torch.tensor(stack.rows, device=orders.device)]
+    orders = orders[stack.rows]
     k = len(stack.rows)
     loss_sum = torch.zeros(k, device=x.device)
     mse_sum = torch.zeros(k, device=x.device)
