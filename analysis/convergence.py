@@ -1,19 +1,28 @@
-"""Convergence and stability statistics, each one SQL over the ``trials``/``epochs`` views.
+"""Convergence and stability descriptions, each one SQL over the ``trials``/``epochs`` views.
 
 Objectives of different losses live on different scales; ``train_mse`` is the common
 scale on which losses can be compared fairly. Only complete trials enter the curves;
-diverged and failed trials are counted by ``divergence``.
+diverged and failed trials are counted by ``divergence``. The spread across cells pools
+hyperparameters and seeds: it describes the grid, and no claim is drawn from it (the
+stability claims use the seed-to-seed spread: analysis.stability, analysis.claims).
+Oscillation is the spread of the last k epochs around their own linear trend, with the
+trend itself beside it: a curve still falling has not converged (analysis.claim_inputs).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from analysis.deltas import pair_rows, summarise
-from analysis.stats import wilson_ci
+from analysis.claim_inputs import LAST_K, tail_sql
+from analysis.inference import wilson_ci
 from analysis.views import label_column, pairing_key, rows
 
-LAST_K = 5  # epochs at the end of training over which oscillation is measured
+TRIALS_SQL = """
+SELECT study, dataset, model_label AS model, loss_label AS loss, status,
+       count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
+       avg(auroc) AS mean_auroc, avg(aupr_in) AS mean_aupr_in, avg(aupr_out) AS mean_aupr_out
+FROM trials GROUP BY ALL ORDER BY ALL
+"""
 
 GROUP = "t.dataset, t.model_label AS model, t.loss_label AS loss"
 
@@ -52,44 +61,26 @@ GROUP BY ALL
 ORDER BY ALL
 """
 
-# One row per complete trial: every trials column plus its statistics over the last k
-# epochs ({k}). std over the last k epochs is the oscillation of a converged run.
-TRIAL_TAIL_SQL = """
-WITH tail AS (
-    SELECT *, row_number() OVER (PARTITION BY study, cell_id ORDER BY epoch DESC) AS back
-    FROM epochs),
-per_trial AS (
-    SELECT study, cell_id, count(*) AS n_epochs,
-           stddev_samp(train_loss) AS loss_osc,
-           stddev_samp(train_loss) / nullif(abs(avg(train_loss)), 0) AS loss_rel_osc,
-           stddev_samp(train_mse) AS mse_osc,
-           stddev_samp(test_auroc) AS auroc_osc
-    FROM tail WHERE back <= {k} GROUP BY ALL),
-peak AS (
-    SELECT study, cell_id, max(test_auroc) AS auroc_peak,
-           arg_max(epoch, test_auroc) AS peak_epoch, arg_max(test_auroc, epoch) AS last_auroc
-    FROM epochs GROUP BY ALL)
-SELECT t.*, p.n_epochs, p.loss_osc, p.loss_rel_osc, p.mse_osc, p.auroc_osc,
-       k.auroc_peak, k.peak_epoch, k.auroc_peak - k.last_auroc AS auroc_drop
-FROM trials t JOIN per_trial p USING (study, cell_id) JOIN peak k USING (study, cell_id)
-WHERE t.status = 'complete'
-"""
-
 OSCILLATION_SQL = """
 SELECT dataset, model_label AS model, loss_label AS loss, min(n_epochs) AS last_k,
        count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
-       avg(loss_osc) AS loss_osc_mean, avg(loss_rel_osc) AS loss_rel_osc_mean,
-       avg(mse_osc) AS mse_osc_mean, median(mse_osc) AS mse_osc_median
+       avg(mse_osc) AS mse_osc_mean, median(mse_osc) AS mse_osc_median,
+       avg(mse_trend) AS mse_trend_mean,
+       count(*) FILTER (NOT converged) AS n_not_converged
 FROM ({tail})
 GROUP BY ALL ORDER BY ALL
 """
 
 AUROC_STABILITY_SQL = """
+WITH peak AS (
+    SELECT study, cell_id, max(test_auroc) AS auroc_peak, arg_max(test_auroc, epoch) AS last
+    FROM epochs GROUP BY ALL)
 SELECT dataset, model_label AS model, loss_label AS loss, min(n_epochs) AS last_k,
        count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
-       avg(auroc_osc) AS auroc_std_last_k, median(auroc_osc) AS auroc_std_last_k_median,
-       avg(auroc_drop) AS peak_to_final_drop, avg(auroc_peak) AS peak_auroc_mean
-FROM ({tail})
+       avg(auroc_osc) AS auroc_osc_mean, median(auroc_osc) AS auroc_osc_median,
+       avg(auroc_trend) AS auroc_trend_mean, avg(auroc_peak - last) AS peak_to_final_drop,
+       avg(auroc_peak) AS peak_auroc_mean, count(*) FILTER (NOT converged) AS n_not_converged
+FROM ({tail}) JOIN peak USING (study, cell_id)
 WHERE auroc_osc IS NOT NULL
 GROUP BY ALL ORDER BY ALL
 """
@@ -102,17 +93,6 @@ SELECT dataset, model_label AS model, loss_label AS loss,
        count(*) FILTER (status = 'failed') AS n_failed
 FROM trials GROUP BY ALL ORDER BY ALL
 """
-
-
-def trial_tail_sql(last: int = LAST_K) -> str:
-    """SQL of the per-trial last-epochs relation (see TRIAL_TAIL_SQL).
-
-    Raises:
-        ValueError: when ``last`` is under 2 (a std needs two epochs).
-    """
-    if int(last) < 2:
-        raise ValueError(f"last: {last} is not allowed; it must be >= 2 epochs")
-    return TRIAL_TAIL_SQL.format(k=int(last))
 
 
 def convergence(con) -> list[dict[str, Any]]:
@@ -128,14 +108,16 @@ def convergence_seeds(con) -> list[dict[str, Any]]:
 
 
 def oscillation(con, last: int = LAST_K) -> list[dict[str, Any]]:
-    """Per (dataset, model, loss): mean std of each trial's last ``last`` epochs."""
-    return rows(con, OSCILLATION_SQL.format(tail=trial_tail_sql(last)))
+    """Per (dataset, model, loss): the SD of ln(train_mse) around its linear trend over
+    each trial's last ``last`` epochs (mean, median), the mean trend (log change across
+    those epochs) and how many trials have not converged."""
+    return rows(con, OSCILLATION_SQL.format(tail=tail_sql(last)))
 
 
 def auroc_stability(con, last: int = LAST_K) -> list[dict[str, Any]]:
-    """Per (dataset, model, loss): std of test_auroc over each trial's last epochs and its
-    drop from the peak epoch (IAEAD fig. 3)."""
-    return rows(con, AUROC_STABILITY_SQL.format(tail=trial_tail_sql(last)))
+    """Per (dataset, model, loss): the SD of test_auroc around its trend over each trial's
+    last epochs, the trend, and the drop from the peak epoch to the last (IAEAD fig. 3)."""
+    return rows(con, AUROC_STABILITY_SQL.format(tail=tail_sql(last)))
 
 
 def divergence(con) -> list[dict[str, Any]]:
@@ -145,56 +127,6 @@ def divergence(con) -> list[dict[str, Any]]:
         r["diverged_share"] = r["n_diverged"] / r["n_cells"]
         r["share_ci_low"], r["share_ci_high"] = wilson_ci(r["n_diverged"], r["n_cells"])
     return out
-
-
-def tail_pairs(
-    con, baseline: str, column: str, axis: str = "loss", last: int = LAST_K,
-    extra: tuple[str, ...] = ("dataset", "seed"),
-) -> list[dict[str, Any]]:
-    """Pairs of trials (equal but for ``axis``) on a last-epochs statistic, e.g. mse_osc."""
-    source = (
-        f"SELECT *, {label_column(axis)} AS value FROM ({trial_tail_sql(last)}) "
-        f"WHERE {column} IS NOT NULL AND NOT isnan({column})"
-    )
-    return pair_rows(con, source, pairing_key(axis), column, baseline, extra=extra)
-
-
-def seed_configs(axis: str = "loss") -> str:
-    """SQL: per configuration (all fields but seed), std and mean of AUROC across seeds."""
-    key = ", ".join(pairing_key("seed"))
-    return (
-        f"SELECT {key}, {label_column(axis)} AS value, any_value(model_label) AS model_label, "
-        "count(*) AS n_seeds, "
-        "stddev_samp(auroc) AS seed_std, avg(auroc) AS seed_mean FROM trials "
-        "WHERE status = 'complete' AND auroc IS NOT NULL AND NOT isnan(auroc) "
-        f"GROUP BY {key}, value HAVING count(*) >= 2"
-    )
-
-
-def seed_stability(con) -> list[dict[str, Any]]:
-    """Per (dataset, model, loss): mean over configurations of the std of AUROC across seeds."""
-    return rows(
-        con,
-        f"""SELECT dataset, model_label AS model, value AS loss,
-                   count(*) AS n_configs, sum(n_seeds) AS n_cells, max(n_seeds) AS n_seeds,
-                   avg(seed_std) AS auroc_seed_std, median(seed_std) AS auroc_seed_std_median,
-                   max(seed_std) AS auroc_seed_std_max
-            FROM ({seed_configs()})
-            GROUP BY ALL ORDER BY ALL""",
-    )
-
-
-def seed_stability_pairs(con, baseline: str, axis: str = "loss") -> list[dict[str, Any]]:
-    """Configurations paired across ``axis``; delta = other's seed std - baseline's."""
-    key = pairing_key("seed", axis)
-    return pair_rows(
-        con, seed_configs(axis), key, "seed_std", baseline, extra=("dataset",), both=("n_seeds",)
-    )
-
-
-def seed_stability_summary(con, baseline: str, axis: str = "loss") -> list[dict[str, Any]]:
-    """Summary of ``seed_stability_pairs``: negative deltas mean steadier than the baseline."""
-    return summarise(seed_stability_pairs(con, baseline, axis))
 
 
 AUROC_CURVES_SQL = f"""
@@ -226,3 +158,21 @@ def auroc_curves(con) -> list[dict[str, Any]]:
 def auroc_traces(con, per_group: int = 12) -> list[dict[str, Any]]:
     """test_auroc per epoch of up to ``per_group`` trials per (dataset, model, loss)."""
     return rows(con, AUROC_TRACES_SQL, [per_group])
+
+
+def auroc_epoch_deltas(con, baseline: str, axis: str = "loss") -> list[dict[str, Any]]:
+    """Per (dataset, compared value, epoch): the mean and SD over pairs of trials (equal but
+    for the axis) of test_auroc other - baseline at that epoch."""
+    key = ", ".join(pairing_key(axis))
+    return rows(con, f"""
+        WITH s AS (SELECT *, {label_column(axis)} AS value FROM trials
+                   WHERE status = 'complete'),
+        p AS (SELECT o.study, o.cell_id AS oc, b.cell_id AS bc, o.dataset, o.value
+              FROM s o JOIN s b USING ({key}) WHERE b.value = ? AND o.value <> ?)
+        SELECT p.dataset, p.value, eo.epoch, count(*) AS n_pairs,
+               avg(eo.test_auroc - eb.test_auroc) AS delta_mean,
+               stddev_samp(eo.test_auroc - eb.test_auroc) AS delta_sd
+        FROM p JOIN epochs eo ON eo.study = p.study AND eo.cell_id = p.oc
+             JOIN epochs eb ON eb.study = p.study AND eb.cell_id = p.bc AND eb.epoch = eo.epoch
+        WHERE eo.test_auroc IS NOT NULL AND eb.test_auroc IS NOT NULL
+        GROUP BY ALL ORDER BY ALL""", [baseline, baseline])

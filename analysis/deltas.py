@@ -3,6 +3,9 @@
 A pair is (other, baseline): two complete trials (or two configurations, or two
 per-trial statistics) that share every field of the pairing key. Every trial of a
 compared value that is in no pair is reported by ``unpaired``, never dropped silently.
+A summary's interval is taken over independent clusters, never over pairs that share a
+test split: the units of inference (normal classes) where a group holds two or more, else
+the configurations of its one unit, else its pairs (a description, said so in ``over``).
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from analysis.stats import paired_summary
-from analysis.views import label_column, pairing_key, rows
+import numpy as np
 
+from analysis.inference import estimate, group_means
+from analysis.views import config_sql, label_column, pairing_key, rows
+from study.analysis_options import DEFAULT_UNIT
+
+TIE = 1e-9  # |delta| at or below this is a tie (AUROC is a ratio of counts)
 METRICS = ("auroc", "aupr_in", "aupr_out", "final_train_loss", "final_train_mse")
 
 
@@ -76,9 +83,11 @@ def pair_rows(
 
 
 def trial_source(axis: str, metric: str) -> str:
-    """The relation of complete trials with a metric, labelled by the compared axis."""
+    """The relation of complete trials with a metric, labelled by the compared axis and by
+    their configuration (``config``: the cell without the axis, seed, class and dataset)."""
     return (
-        f"SELECT *, {label_column(axis)} AS value FROM trials "
+        f"SELECT *, {label_column(axis)} AS value, {config_sql(axis, DEFAULT_UNIT)} AS config "
+        "FROM trials "
         f"WHERE status = 'complete' AND {metric} IS NOT NULL AND NOT isnan({metric})"
     )
 
@@ -89,28 +98,52 @@ def paired_deltas(
     """Every pair (other, baseline) of complete trials equal on all fields but ``axis``.
 
     Returns:
-        Rows: value, the ``by`` columns, dataset, normal_class, seed, other, base, delta.
+        Rows: value, the ``by`` columns, dataset, normal_class, config, seed, other, base,
+        delta.
     """
     check_metric(metric)
     return pair_rows(
         con, trial_source(axis, metric), pairing_key(axis), metric, baseline,
-        by=by, extra=("dataset", "normal_class", "seed"),
+        by=by, extra=("dataset", "normal_class", "config", "seed"),
     )
 
 
-def summarise(pairs: list[dict[str, Any]], by: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Per compared value (and group): n pairs, n seeds, mean/median delta, CI, p, W/T/L."""
+def clusters(pairs: list[dict[str, Any]], by: Sequence[str] = (),
+             unit: Sequence[str] = DEFAULT_UNIT) -> tuple[list[Any], str]:
+    """Each pair's independent cluster and its kind: the unit (fields of ``unit`` the pairs
+    carry, less ``by``) where there are 2+, else the configuration, else the pair itself."""
+    fields = [f for f in unit if pairs and f in pairs[0] and f not in by]
+    found = [tuple(p[f] for f in fields) for p in pairs]
+    if fields and len(set(found)) > 1:
+        return found, " × ".join(f for f in fields if f != "dataset") or fields[0]
+    configs = [p.get("config") for p in pairs]
+    if len(set(configs)) > 1:
+        return configs, "configuration"
+    return list(range(len(pairs))), "pair"
+
+
+def summarise(pairs: list[dict[str, Any]], by: Sequence[str] = (),
+              unit: Sequence[str] = DEFAULT_UNIT) -> list[dict[str, Any]]:
+    """Per compared value (and group): n pairs and seeds, the clusters the interval is over
+    (see ``clusters``), mean delta with its 95% t interval and t-test p over the cluster
+    means, the median delta, and wins/ties/losses counting pairs."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for pair in pairs:
         groups.setdefault((pair["value"], *(pair[c] for c in by)), []).append(pair)
     out = []
     for group_key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
         members = groups[group_key]
-        summary = paired_summary([p["delta"] for p in members])
-        head = {"value": group_key[0], **dict(zip(by, group_key[1:], strict=True))}
-        out.append(
-            head | {"n_pairs": summary.pop("n_pairs"), "n_seeds": _seed_count(members)} | summary
-        )
+        x = np.array([p["delta"] for p in members], dtype=float)
+        labels, kind = clusters(members, by, unit)
+        est = estimate(list(group_means(x, labels).values()))
+        wins, losses = int((x > TIE).sum()), int((x < -TIE).sum())
+        out.append({
+            "value": group_key[0], **dict(zip(by, group_key[1:], strict=True)),
+            "n_pairs": len(x), "n_seeds": _seed_count(members), "over": kind,
+            "n_over": est.n_units, "mean_delta": float(x.mean()), "ci_low": est.ci_low,
+            "ci_high": est.ci_high, "p": est.p, "median_delta": float(np.median(x)),
+            "wins": wins, "ties": len(x) - wins - losses, "losses": losses,
+        })
     return out
 
 

@@ -19,6 +19,9 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 9})
 
+STYLES = ("-", "--", ":", "-.")  # one per line, so a mean line never hides another
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
 PANELS = (
     ("loss_mean", "loss_std", "objective (train_loss)", True),
     ("mse_mean", "mse_std", "common scale (train_mse)", True),
@@ -47,7 +50,7 @@ def _plain_log_ticks(ax) -> None:
         FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -56,7 +59,8 @@ def _save(fig, path: Path) -> Path:
 
 def loss_bands(convergence: list[dict[str, Any]], path: Path) -> Path:
     """Per dataset: mean ± std across cells per epoch of the objective and of train_mse
-    (log scale), and the CV of train_mse; one line per loss."""
+    (log scale, labelled so), and the CV of train_mse; one line per loss. The spread
+    across cells describes the grid (hyperparameters and seeds pooled), not stability."""
     datasets = sorted({r["dataset"] for r in convergence})
     models = {r["model"] for r in convergence}
     colours = palette([line_label(r, models) for r in convergence])
@@ -81,11 +85,12 @@ def loss_bands(convergence: list[dict[str, Any]], path: Path) -> Path:
                 _plain_log_ticks(ax)
             ax.set_title(f"{dataset}: {title}")
             ax.set_xlabel("epoch")
-            ax.set_ylabel("mean ± std across cells" if std_key else "std / mean")
+            ax.set_ylabel(("mean ± std across cells" + (" (log scale)" if log else ""))
+                          if std_key else "std / mean (CV)")
             ax.grid(alpha=0.3, which="both")
         # one legend per dataset, outside the panels, so no line is hidden under it
         axes[row][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def delta_distributions(
@@ -119,64 +124,103 @@ def delta_distributions(
         ax.set_ylabel(f"Δ {metric}")
         ax.set_title(f"{dataset}: {value} − {baseline}, {len(mine)} pairs")
         ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def auroc_curves(curves: list[dict[str, Any]], traces: list[dict[str, Any]], path: Path) -> Path:
-    """Per dataset: test AUROC per epoch, mean ± std across cells per loss (thick) and a
-    few single trials (thin), as IAEAD fig. 3."""
+def auroc_curves(curves: list[dict[str, Any]], traces: list[dict[str, Any]], path: Path,
+                 deltas: list[dict[str, Any]] = (), baseline: str = "") -> Path:
+    """Per dataset: test AUROC per epoch, mean ± std across cells per loss (each its own
+    line style, so none hides another) and a few single trials (thin), as IAEAD fig. 3;
+    with ``deltas``, a second panel: the paired difference from the baseline per epoch."""
     datasets = sorted({r["dataset"] for r in curves})
     models = {r["model"] for r in curves}
     colours = palette([line_label(r, models) for r in curves])
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets) + 3, 4.2),
+    columns = 2 if deltas else 1
+    fig, axes = plt.subplots(len(datasets), columns, figsize=(7 * columns + 3, 4.2 * len(datasets)),
                              squeeze=False, layout="constrained")
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        for r_id in sorted({(line_label(t, models), t["cell_id"]) for t in traces
-                            if t["dataset"] == dataset}):
-            sel = [t for t in traces if (line_label(t, models), t["cell_id"]) == r_id]
-            ax.plot([t["epoch"] for t in sel], [t["test_auroc"] for t in sel],
-                    color=colours[r_id[0]], lw=0.7, alpha=0.35)
-        for label in sorted({line_label(r, models) for r in curves if r["dataset"] == dataset}):
+    for row, dataset in enumerate(datasets):
+        ax = axes[row][0]
+        _traces(ax, [t for t in traces if t["dataset"] == dataset], models, colours)
+        labels = sorted({line_label(r, models) for r in curves if r["dataset"] == dataset})
+        for i, label in enumerate(labels):
             sel = [r for r in curves if r["dataset"] == dataset and line_label(r, models) == label]
             epochs = np.array([r["epoch"] for r in sel])
             mean = np.array([r["auroc_mean"] for r in sel], dtype=float)
             std = np.nan_to_num(np.array([r["auroc_std"] for r in sel], dtype=float))
-            ax.plot(epochs, mean, color=colours[label], lw=2.5,
-                    label=f"{label} mean ± std (n={max(r['n_cells'] for r in sel)})")
-            ax.fill_between(epochs, mean - std, mean + std, color=colours[label], alpha=0.15)
+            ax.fill_between(epochs, mean - std, mean + std, color=colours[label], alpha=0.12)
+            ax.plot(epochs, mean, color=colours[label], lw=2, ls=STYLES[i % len(STYLES)],
+                    marker=MARKERS[i % len(MARKERS)], ms=4, markevery=max(1, len(epochs) // 12),
+                    label=f"{label} mean ± std (n={max(r['n_cells'] for r in sel)})", zorder=3 + i)
         ax.set_title(f"{dataset}: test AUROC per epoch (thin: single trials)")
         ax.set_xlabel("epoch")
         ax.set_ylabel("AUROC")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    return _save(fig, path)
+        ax.legend(loc="lower right", fontsize=8)
+        if deltas:
+            _delta_panel(axes[row][1], [d for d in deltas if d["dataset"] == dataset],
+                         baseline, colours)
+    return save(fig, path)
 
 
-def seed_scatter(pairs: list[dict[str, Any]], baseline: str, path: Path) -> Path:
-    """Per dataset: each configuration's AUROC std across seeds, baseline (x) against the
-    other loss (y); points under the diagonal are steadier than the baseline."""
-    datasets = sorted({p["dataset"] for p in pairs})
-    colours = palette([p["value"] for p in pairs] + [baseline])
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 5),
+def _traces(ax, traces: list[dict[str, Any]], models: set[str], colours: dict) -> None:
+    for r_id in sorted({(line_label(t, models), t["cell_id"]) for t in traces}):
+        sel = [t for t in traces if (line_label(t, models), t["cell_id"]) == r_id]
+        ax.plot([t["epoch"] for t in sel], [t["test_auroc"] for t in sel],
+                color=colours.get(r_id[0], "grey"), lw=0.7, alpha=0.35)
+
+
+def _delta_panel(ax, deltas: list[dict[str, Any]], baseline: str, colours: dict) -> None:
+    """Mean paired AUROC difference from the baseline per epoch, ± SD across pairs."""
+    for i, value in enumerate(sorted({d["value"] for d in deltas})):
+        sel = [d for d in deltas if d["value"] == value]
+        epochs = np.array([d["epoch"] for d in sel])
+        mean = np.array([d["delta_mean"] for d in sel], dtype=float)
+        sd = np.nan_to_num(np.array([d["delta_sd"] for d in sel], dtype=float))
+        colour = colours.get(value, f"C{i}")
+        ax.fill_between(epochs, mean - sd, mean + sd, color=colour, alpha=0.15)
+        ax.plot(epochs, mean, color=colour, lw=2, ls=STYLES[i % len(STYLES)],
+                label=f"{value} − {baseline} (n={max(d['n_pairs'] for d in sel)} pairs)")
+    ax.axhline(0, color="grey", ls="--", lw=1)
+    ax.set_title(f"paired Δ test AUROC per epoch (± SD across pairs; above 0: better than "
+                 f"{baseline})", fontsize=10)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"Δ AUROC against {baseline}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+
+
+def seed_scatter(units: list[dict[str, Any]], baseline: str, path: Path) -> Path:
+    """Per dataset and measure: each unit's seed SD (pooled over its paired
+    configurations), the baseline's (x) against the other value's (y), log axes; under the
+    diagonal the other value is steadier from seed to seed."""
+    panels = sorted({(u["dataset"], u["measure"]) for u in units}, key=str)
+    colours = palette([u["value"] for u in units] + [baseline])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 5.2),
                              squeeze=False, layout="constrained")
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        mine = [p for p in pairs if p["dataset"] == dataset]
-        values = [v for p in mine for v in (p["base"], p["other"])]
-        floor = min([v for v in values if v > 0] or [1e-4]) / 2  # std 0 drawn at the floor
-        for value in sorted({p["value"] for p in mine}):
-            sel = [p for p in mine if p["value"] == value]
-            ax.scatter([max(p["base"], floor) for p in sel], [max(p["other"], floor) for p in sel],
-                       s=22, alpha=0.75, color=colours[value],
-                       label=f"{value} ({len(sel)} configurations)")
+    for ax, (dataset, measure) in zip(axes[0], panels, strict=True):
+        mine = [u for u in units if (u["dataset"], u["measure"]) == (dataset, measure)]
+        values = [v for u in mine for v in (u["baseline_seed_sd"], u["other_seed_sd"])]
+        floor = min([v for v in values if v > 0] or [1e-4]) / 2  # SD 0 drawn at the floor
+        for value in sorted({u["value"] for u in mine}):
+            sel = [u for u in mine if u["value"] == value]
+            ax.scatter([max(u["baseline_seed_sd"], floor) for u in sel],
+                       [max(u["other_seed_sd"], floor) for u in sel], s=30, alpha=0.8,
+                       color=colours[value], label=f"{value} ({len(sel)} units)")
         top = max(values + [floor * 4]) * 1.5
         ax.plot([floor, top], [floor, top], color="grey", ls="--", lw=1, label="equal")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(floor * 0.8, top)
         ax.set_ylim(floor * 0.8, top)
-        ax.set_xlabel(f"{baseline}: AUROC std across seeds")
-        ax.set_ylabel("other loss: AUROC std across seeds")
-        ax.set_title(f"{dataset}: seed stability per configuration (log)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return _save(fig, path)
+        others = sorted({u["value"] for u in mine})
+        other = others[0] if len(others) == 1 else "other value"
+        ax.text(0.97, 0.03, f"below the line: {other} steadier", transform=ax.transAxes,
+                ha="right", fontsize=9)
+        ax.text(0.03, 0.97, f"above: {baseline} steadier", transform=ax.transAxes, va="top",
+                fontsize=9)
+        ax.set_xlabel(f"{baseline}: seed SD of {measure} (log scale)")
+        ax.set_ylabel(f"{other}: seed SD of {measure} (log scale)")
+        ax.set_title(f"{dataset}: seed-to-seed SD of {measure}, per unit")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="upper left", bbox_to_anchor=(0, 0.92), fontsize=8)
+    return save(fig, path)

@@ -12,18 +12,13 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from analysis import bestof, claims, convergence, deltas, tuned
+from analysis import bestof, claims, convergence, deltas, stability, tuned, yardstick
 from analysis import tables_iaead_vae as iaead
 from analysis import tables_lmse_lamp as lmse
+from analysis.claim_inputs import tail_sql
+from analysis.convergence import TRIALS_SQL
 from analysis.tables import PaperTable
 from analysis.views import rows
-
-TRIALS_SQL = """
-SELECT study, dataset, model_label AS model, loss_label AS loss, status,
-       count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
-       avg(auroc) AS mean_auroc, avg(aupr_in) AS mean_aupr_in, avg(aupr_out) AS mean_aupr_out
-FROM trials GROUP BY ALL ORDER BY ALL
-"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,32 +58,36 @@ QUERIES: dict[str, NamedQuery] = {
     "convergence_seeds": _plain("per (dataset, model, loss, epoch): std/CV across the seeds of "
                                 "one configuration, averaged",
                                 lambda o: convergence.CONVERGENCE_SEEDS_SQL),
-    "oscillation": _plain("per (dataset, model, loss): std over each trial's last --last epochs",
-                          lambda o: convergence.OSCILLATION_SQL.format(
-                              tail=convergence.trial_tail_sql(o.last))),
-    "trial_tails": _plain("per complete trial: its last --last epochs' std of train_loss, "
-                          "train_mse, test_auroc and the AUROC drop from its peak epoch",
-                          lambda o: convergence.trial_tail_sql(o.last)),
+    "oscillation": _plain("per (dataset, model, loss): SD of ln(train_mse) around its trend "
+                          "over each trial's last --last epochs, the trend, n not converged",
+                          lambda o: convergence.OSCILLATION_SQL.format(tail=tail_sql(o.last))),
+    "trial_tails": _plain("per complete trial: over its last --last epochs, the trend of "
+                          "ln(train_mse) and of test_auroc, the SD of each around its trend, "
+                          "and whether it converged", lambda o: tail_sql(o.last)),
     "divergence": NamedQuery("per (dataset, model, loss): trials by status, diverged share "
                              "with a Wilson 95% CI", lambda con, o: convergence.divergence(con)),
     "auroc_curves": _plain("per (dataset, model, loss, epoch): mean/std of test_auroc",
                            lambda o: convergence.AUROC_CURVES_SQL),
-    "auroc_stability": _plain("per (dataset, model, loss): std of test_auroc over the last "
-                              "--last epochs, drop from the peak (IAEAD fig. 3)",
-                              lambda o: convergence.AUROC_STABILITY_SQL.format(
-                                  tail=convergence.trial_tail_sql(o.last))),
-    "seed_stability": NamedQuery("per (dataset, model, loss): AUROC std across seeds per "
-                                 "configuration, averaged",
-                                 lambda con, o: convergence.seed_stability(con)),
-    "seed_stability_deltas": NamedQuery(
-        "configurations paired across --axis: seed std of other - --baseline, CI, Wilcoxon p",
-        lambda con, o: deltas.summarise(convergence.seed_stability_pairs(con, o.baseline, o.axis))),
+    "auroc_stability": _plain("per (dataset, model, loss): SD of test_auroc around its trend "
+                              "over the last --last epochs, the trend, drop from the peak "
+                              "(IAEAD fig. 3)", lambda o: convergence.AUROC_STABILITY_SQL.format(
+                                  tail=tail_sql(o.last))),
+    "seed_stability": NamedQuery("per (dataset, model, loss): variance components of AUROC "
+                                 "and ln final train_mse: seed, configuration and class SD",
+                                 lambda con, o: stability.seed_components(con)),
+    "seed_sd_units": NamedQuery(
+        "per class: the seed SD of --baseline and of each other --axis value, pooled over "
+        "paired configurations", lambda con, o: stability.unit_seed_sd(con, o.baseline, o.axis)),
+    "yardstick": NamedQuery("per dataset: DeLong SE of one trial's AUROC (median over up to "
+                            f"{yardstick.PER_DATASET} trials)",
+                            lambda con, o: yardstick.yardstick_rows(con)),
     "pairs": NamedQuery("every (other, --baseline) pair of trials equal but for --axis, with "
                         "its --metric delta",
                         lambda con, o: deltas.paired_deltas(con, o.baseline, o.axis, o.metric,
                                                             o.by)),
-    "deltas": NamedQuery("paired --metric deltas against --baseline grouped by --by: mean, "
-                         "median, bootstrap CI, Wilcoxon p, wins/ties/losses",
+    "deltas": NamedQuery("paired --metric deltas against --baseline grouped by --by: mean "
+                         "with a 95% t interval and p over classes (else configurations), "
+                         "median, wins/ties/losses of pairs",
                          lambda con, o: deltas.delta_summary(con, o.baseline, o.axis, o.metric,
                                                              o.by)),
     "unpaired": NamedQuery("trials in no (other, --baseline) pair, with the reason",
@@ -97,7 +96,8 @@ QUERIES: dict[str, NamedQuery] = {
                           "protocol, contamination, score where they vary) and --axis value: "
                           "the best configuration's seed-mean AUROC (LAMP Tab. 2)",
                           lambda con, o: bestof.best_of(con, o.axis, o.by)),
-    "best_vs_paired": NamedQuery("best-of delta beside the paired delta per dataset",
+    "best_vs_paired": NamedQuery("best-of delta beside the paired delta per dataset, "
+                                 "counting classes",
                                  lambda con, o: bestof.best_vs_paired(con, o.baseline, o.axis,
                                                                       o.by)),
     "tuned_trials": _plain("tuned studies: every trial with its selection objective (to "
@@ -109,14 +109,15 @@ QUERIES: dict[str, NamedQuery] = {
                                "epochs and seconds, per --axis value",
                                lambda con, o: tuned.budget_table(con, o.axis)),
     "tuned_deltas": NamedQuery("tuned bests paired across --axis: --metric of other - "
-                               "--baseline, CI, Wilcoxon p, wins/ties/losses",
+                               "--baseline, t interval and p over classes, wins/ties/losses",
                                lambda con, o: tuned.tuned_summary(con, o.baseline, o.axis,
                                                                   o.metric, o.by)),
     "tuned_vs_grid": NamedQuery("per dataset: the tuned-best delta beside the grid's paired "
                                 "delta", lambda con, o: tuned.side_by_side(con, o.baseline,
                                                                            o.axis, o.metric)),
-    "claims": NamedQuery("each claim with verdict and evidence (effect, CI, p, n)",
-                         lambda con, o: claims.claims(con, o.baseline, o.axis)),
+    "claims": NamedQuery("each claim with its verdict (better / worse / equivalent / "
+                         "inconclusive within ±margin) and evidence over units",
+                         lambda con, o: claims.claims(con, o.baseline, o.axis, o.last)),
     "lmse_table": NamedQuery("LMSE Tables I/II: AUROC mean ± std per normal class and loss",
                              _table(lmse.lmse_table)),
     "lamp_table1": NamedQuery("LAMP Table 1: AUROC by batch size", _table(lmse.lamp_table1)),
@@ -153,7 +154,7 @@ def is_named(text: str) -> bool:
 
 # Named queries that compare against --baseline: a baseline absent from the trials is an
 # error naming the values present, not an empty answer.
-USES_BASELINE = ("seed_stability_deltas", "pairs", "deltas", "unpaired", "best_vs_paired", "claims",
+USES_BASELINE = ("seed_sd_units", "pairs", "deltas", "unpaired", "best_vs_paired", "claims",
                  "tuned_deltas", "tuned_vs_grid")
 
 

@@ -1,19 +1,25 @@
 """The study report: <out>/<studies>/report.md and report.html with tables and figures.
 
-``report.md`` links the PNG figures beside it; ``report.html`` is one self-contained page
-(figures embedded as data URIs) that can be mailed or archived alone.
+The first screen answers the question: one sentence per compared value with the forest
+plot and the paired scatter; then the claims table, stability, the grid's description,
+the deltas, the paper tables; provenance last. ``report.md`` links the PNG figures beside
+it; ``report.html`` is one self-contained page (figures embedded as data URIs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis import sections, tuned
+from analysis import sections, sections_detail, tuned
+from analysis.claims import claims
 from analysis.deltas import axis_values
 from analysis.document import Block, Heading, Table, Text, markdown_table, to_html, to_markdown
 from analysis.queries import PAPER_TABLES
+from analysis.scope import scopes
+from analysis.tuned_section import tuned_section
 from analysis.views import connect, rows
 
 __all__ = ["FORMATS", "build_report", "markdown_table"]
@@ -21,9 +27,10 @@ __all__ = ["FORMATS", "build_report", "markdown_table"]
 FORMATS = ("md", "html")
 
 SECTIONS = (
-    sections.claims_section, sections.trials_section, sections.convergence_section,
-    sections.deltas_section, sections.seed_section, sections.auroc_epochs_section,
-    sections.bestof_section,
+    sections.answer_section, sections.claims_section, sections.trials_section,
+    sections_detail.stability_section, sections_detail.convergence_section,
+    sections_detail.deltas_section, sections_detail.auroc_epochs_section,
+    sections_detail.bestof_section,
 )
 
 # When a paper table is worth showing in a report (it is always reachable as a query).
@@ -63,7 +70,8 @@ def build_report(
     cli = " ".join([f"--results {results}", *(f"--study {s}" for s in studies)])
     ctx = sections.Context(folder, baseline, last=last, cli=cli,
                            has_baseline=baseline in axis_values(con))
-    blocks = header(con, studies, results, ctx) + body(con, results, studies, ctx)
+    blocks = (header(studies, results, ctx) + body(con, results, studies, ctx)
+              + sections.provenance_section(con, ctx))
     paths = {}
     if "md" in format:
         paths["md"] = folder / "report.md"
@@ -80,34 +88,43 @@ def body(con, results: str, studies: Sequence[str], ctx: sections.Context) -> li
     grid, blocks = con, []
     if tuned.has_tuned(con):
         if not tuned.has_grid(con):
-            return sections.trials_section(con, ctx) + tuned.tuned_section(con, ctx)
+            return sections.trials_section(con, ctx) + tuned_section(con, ctx)
         grid = tuned.grid_only(connect(results, studies))
         blocks.append(Text("Sections before the tuned comparison cover the grid rows only "
                            "(trials with no group_id)."))
+    found = scopes(grid, ctx.axis)
+    ctx = dataclasses.replace(
+        ctx, unit=found[0].options.unit if found else ctx.unit,
+        claims=tuple(claims(grid, ctx.baseline, ctx.axis, ctx.last)) if ctx.has_baseline else ())
+    blocks += scope_note(found)
     for section in SECTIONS:
         blocks += section(grid, ctx)
     blocks += paper_tables(grid, ctx)
-    return blocks + (tuned.tuned_section(con, ctx) if grid is not con else [])
+    return blocks + (tuned_section(con, ctx) if grid is not con else [])
 
 
-def header(con, studies: Sequence[str], results: str, ctx: sections.Context) -> list[Block]:
-    """Title, provenance (code versions, git sha) and what every number carries."""
-    provenance = rows(con, """
-        SELECT study, count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
-               string_agg(DISTINCT adstudy_version, ' ') AS adstudy,
-               string_agg(DISTINCT nullif(git_sha, ''), ' ') AS git_sha,
-               string_agg(DISTINCT torch_version, ' ') AS torch,
-               string_agg(DISTINCT ray_version, ' ') AS ray,
-               min(started_at) AS first_started, max(finished_at) AS last_finished
-        FROM trials GROUP BY study ORDER BY study""")
+def scope_note(found: list) -> list[Block]:
+    """Says which studies the claims pool, when the report covers several."""
+    if sum(len(s.studies) for s in found) < 2:
+        return []
+    parts = [f"`{'`, `'.join(s.studies)}`" for s in found]
+    if len(found) == 1:
+        return [Text(f"**Pooled**: the claims pool studies {parts[0]}: they differ in nothing "
+                     "but the compared axis and share their analysis settings.")]
+    return [Text("**Not pooled**: these studies differ in more than the compared axis (or "
+                 "in their analysis settings), so each group has claims of its own: "
+                 + "; ".join(parts) + ".")]
+
+
+def header(studies: Sequence[str], results: str, ctx: sections.Context) -> list[Block]:
+    """Title and what every number carries (provenance is the report's last section)."""
     now = datetime.datetime.now(datetime.UTC)
     return [
         Heading(f"Report: {', '.join(studies)}", 1),
         Text(f"Generated {now:%Y-%m-%d %H:%M UTC} from `{results}`. Baseline {ctx.axis}: "
-             f"`{ctx.baseline}`. Every table carries its evidence: n cells (trials) and n "
-             "seeds; comparisons also n pairs, a 95% CI and a p-value. Each section names the "
-             "`adstudy sql` query that reproduces it."),
-        Table(provenance, caption="Provenance"),
+             f"`{ctx.baseline}`. Every number carries its evidence (n units, n pairs, n "
+             "cells, n seeds, a 95% interval); each section names the `adstudy sql` query "
+             "that reproduces it."),
     ]
 
 

@@ -151,7 +151,8 @@ def grid_pairs(
 def tuned_summary(
     con, baseline: str, axis: str = "loss", metric: str = "auroc", by: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Per value (and ``by``): the paired tuned-best deltas summarised (CI, Wilcoxon p)."""
+    """Per value (and ``by``): the paired tuned-best deltas summarised (t interval over
+    classes, wins/ties/losses of pairs)."""
     return summarise(tuned_pairs(con, baseline, axis, metric, by), by)
 
 
@@ -223,53 +224,3 @@ def budget_table(con, axis: str = "loss") -> list[dict[str, Any]]:
                sum(failed) AS failed, sum(epochs) AS epochs_trained,
                round(sum(seconds), 1) AS train_s
         FROM g GROUP BY ALL ORDER BY ALL""")
-
-
-INTRO = (
-    "Each group (a combination of the compared and varied axes: {axis}, dataset, normal "
-    "class, seed, ...) is its own Optuna search over the tuned axes with the same budget of "
-    "trials. A group's best is its complete trial with the best {metrics} (a validation "
-    "split held out of the training images unless the metric is a test one, which a spec "
-    "must allow with `optuna.labels: test`); its test metrics are reported, never used to "
-    "choose. Pruned: stopped early by the group's ASHA; n_trials counts complete, diverged "
-    "and pruned trials (a failed trial is run again on resubmission)."
-)
-
-
-def tuned_section(con, ctx) -> list:
-    """The report's "Tuned comparison" section (ctx: analysis.sections.Context)."""
-    from analysis.document import Heading, Table, Text
-    from analysis.sections import reproduce
-
-    best = tuned_best(con, ctx.axis)
-    metrics = sorted({r["selected_on"] for r in best}) or ["(no complete trial)"]
-    blocks = [
-        Heading("Tuned comparison"),
-        Text(INTRO.format(axis=ctx.axis, metrics=", ".join(metrics))),
-        Table(budget_table(con, ctx.axis),
-              caption="Budget spent per value: equal budgets show as min = max per group"),
-        reproduce(ctx, "tuned_budget"),
-        Table(best, caption="Tuned best per group"),
-        reproduce(ctx, "tuned_best"),
-    ]
-    if not ctx.has_baseline:
-        return blocks + [Text(f"No tuned best at baseline {ctx.axis} `{ctx.baseline}`; pass "
-                              "--baseline to compare against another value.")]
-    blocks += [
-        Table(per_class_table(best, ctx.baseline, ctx.axis),
-              caption=f"Test AUROC of the tuned bests per class (LAMP Table 2 layout; mean "
-                      f"over seeds) and the difference from {ctx.baseline}"),
-        Table(tuned_summary(con, ctx.baseline, ctx.axis, "auroc", ["dataset"]),
-              caption=f"Paired tuned bests: AUROC of other − {ctx.baseline} over groups "
-                      "equal but for the compared and tuned axes (95% bootstrap CI, "
-                      "Wilcoxon p, wins/ties/losses)"),
-        reproduce(ctx, "tuned_deltas", f"--baseline {ctx.baseline} --by dataset"),
-    ]
-    if has_grid(con):
-        blocks += [
-            Table(side_by_side(con, ctx.baseline, ctx.axis),
-                  caption="Tuned bests (each loss at its own best, equal budget) beside the "
-                          "grid (losses at equal hyperparameters): mean AUROC delta"),
-            reproduce(ctx, "tuned_vs_grid", f"--baseline {ctx.baseline}"),
-        ]
-    return blocks

@@ -18,9 +18,10 @@ import pyarrow.fs as pafs
 
 from analysis.guard import HINT, check_statements, lock, readable, to_stderr
 from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS
+from study.errors import StoreError
 from study.landscapes import VIEWS as LANDSCAPE_VIEWS
 from study.schema import TABLES
-from study.store import resolve
+from study.store import ResultsStore, resolve
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict]:
@@ -65,7 +66,8 @@ def connect(
         warn: called with a message per unreadable file.
     Returns:
         A DuckDB connection with views ``trials``, ``epochs``, ``scores``, ``landscape``
-        (a summary row per measured trial) and ``landscape_points``.
+        (a summary row per measured trial) and ``landscape_points``, and a table
+        ``studies`` (study, spec_yaml, created_at: each study's study.json, NULL if none).
     Raises:
         FileNotFoundError: when a named study is not in the results root.
     """
@@ -85,9 +87,26 @@ def connect(
     for table, (_, schema) in layout.items():
         _data_view(con, fs, uri, table, schema, folders[table], warn)
         con.execute(complete_view(con, table, schema))
+    _studies_table(con, results, chosen)
     if read_only:
         lock(con, [] if uri else [f for found in folders.values() for f in found])
     return con
+
+
+def _studies_table(con: duckdb.DuckDBPyConnection, results: str, chosen: Sequence[str]) -> None:
+    """``studies``: the spec each study was submitted with (its analysis settings too)."""
+    found = []
+    for study in chosen:
+        try:
+            record = ResultsStore(results, study).read_study_json() or {}
+        except (StoreError, OSError, ValueError):  # no readable study.json: no spec
+            record = {}
+        found.append({"study": study, "spec_yaml": record.get("spec_yaml"),
+                      "created_at": record.get("created_at")})
+    schema = pa.schema([(name, pa.string()) for name in ("study", "spec_yaml", "created_at")])
+    con.register("studies_data", pa.Table.from_pylist(found, schema=schema))
+    con.execute("CREATE TABLE studies AS SELECT * FROM studies_data")
+    con.unregister("studies_data")
 
 
 def _data_view(
@@ -186,6 +205,21 @@ def pairing_key(*axes: str) -> list[str]:
     """Cell fields two trials must share to be a pair that differs only in ``axes``."""
     drop = {a for axis in axes for a in (axis, f"{axis}_params")}
     return [f for f in CELL_FIELDS if f not in drop]
+
+
+def unit_sql(unit: Sequence[str]) -> str:
+    """SQL labelling a trial's unit of inference by its fields but the dataset (claims and
+    summaries are taken per dataset), e.g. the normal class."""
+    shown = [f for f in unit if f != "dataset"] or list(unit)
+    return "concat_ws(' / ', " + ", ".join(f"CAST({f} AS VARCHAR)" for f in shown) + ")"
+
+
+def config_sql(axis: str, unit: Sequence[str]) -> str:
+    """SQL labelling a trial's configuration: every cell field but the compared axis, the
+    seed, the unit's fields, the study and the dataset."""
+    drop = {*unit, "study", "dataset"}
+    fields = [f for f in pairing_key(axis, "seed") if f not in drop]
+    return "concat_ws('|', " + ", ".join(f"CAST({f} AS VARCHAR)" for f in fields) + ")"
 
 
 def check_columns(columns: Sequence[str], table: str = "trials") -> list[str]:

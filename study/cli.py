@@ -75,7 +75,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     from analysis.queries import Options, is_named, run_named
     from analysis.shell import run_shell
-    from analysis.views import connect, rows
+    from analysis.views import connect, rows, study_names
 
     def write(records: list[dict], stream) -> None:
         write_records(records, args.format, stream)
@@ -84,7 +84,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
     try:
         if args.list or args.show_sql:
             return show_queries(args, options)
-        con = connect(args.results, args.study, read_only=not args.allow_files)
+        studies = args.study or study_names(args.results)
+        if len(studies) > 1 and not (args.study or args.all_studies):
+            raise ValueError(f"{len(studies)} studies in {args.results}: {studies}; name the "
+                             "ones to read with --study (repeatable), or pass --all-studies "
+                             "to pool them")
+        if len(studies) > 1:
+            print(f"adstudy sql: pooling {len(studies)} studies: {', '.join(studies)}",
+                  file=sys.stderr)
+        con = connect(args.results, studies, read_only=not args.allow_files)
         if args.query is None:  # interactive shell (or statements piped on stdin)
             return 1 if run_shell(con, sys.stdin, sys.stdout, write, options) else 0
         named = is_named(args.query)
@@ -132,6 +140,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import build_report
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    if len(args.studies) > 1:  # the report says which of them its claims pool
+        print(f"adstudy report: one report over {len(args.studies)} studies: "
+              f"{', '.join(args.studies)}", file=sys.stderr)
     try:
         path = build_report(args.studies, results=args.results, out=args.out,
                             baseline=args.baseline, format=formats, last=args.last)
@@ -189,7 +200,10 @@ def add_sql_parser(sub) -> None:
                        "scores; no query opens a shell")
     p.add_argument("query", nargs="?", help="SQL, or a named query (see --list)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (path or URI)")
-    p.add_argument("--study", action="append", help="limit to this study (repeatable)")
+    p.add_argument("--study", action="append", help="read this study (repeatable; several "
+                   "are pooled, and said so); needed when the results hold several studies")
+    p.add_argument("--all-studies", action="store_true",
+                   help="pool every study in the results (said so on stderr)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--list", action="store_true", help="list the named queries")
     p.add_argument("--show-sql", action="store_true", help="print a named query's SQL")
@@ -208,7 +222,8 @@ def add_sql_parser(sub) -> None:
 def add_report_parser(sub) -> None:
     """The ``report`` subcommand: Markdown and HTML reports of one or more studies."""
     p = sub.add_parser("report", help="write the report of one or more studies")
-    p.add_argument("studies", nargs="+")
+    p.add_argument("studies", nargs="+", help="study names; a report over several pools the "
+                   "claims of studies that differ only in the compared axis, and says so")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (path or URI)")
     p.add_argument("--out", default="report", help="report root folder")
     p.add_argument("--baseline", default="mse", help="loss the others are compared against")

@@ -31,12 +31,13 @@ from typing import Any
 
 import yaml
 
+from study.analysis_options import AnalysisOptions, parse_analysis
 from study.cell import CELL_DEFAULTS, CELL_TYPES, NAMED_FIELDS, canonical_json
 from study.errors import SpecError
 from study.tunespec import OptunaOptions, TuneAxis, check_tuned, parse_optuna, parse_tune
 
 TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "tune", "optuna",
-            "resources", "run")
+            "resources", "run", "analysis")
 AXIS_SECTIONS = ("compare", "vary", "fixed")
 # Parameters travel with their name ({name: lamp, base: l1}), never as separate axes.
 AXIS_FIELDS = tuple(n for n in CELL_DEFAULTS if n != "study" and not n.endswith("_params"))
@@ -90,6 +91,8 @@ class StudySpec:
     source: str = ""  # the YAML text as submitted, kept for study.json
     tune: tuple[TuneAxis, ...] = ()  # search: optuna only: the tuned (nuisance) axes
     optuna: OptunaOptions = OptunaOptions()
+    # How the trials are judged (study/analysis_options.py); never part of a cell.
+    analysis: AnalysisOptions = AnalysisOptions()
 
     @property
     def axes(self) -> dict[str, tuple[Any, ...]]:
@@ -136,6 +139,7 @@ def parse_spec(text: str, origin: str = "<string>") -> StudySpec:
         source=text,
         tune=parse_tune(raw),
         optuna=parse_optuna(raw),
+        analysis=parse_analysis(raw.get("analysis")),
     )
     _reject_repeats(spec)
     check_tuned(spec)

@@ -144,3 +144,19 @@ def test_a_study_older_than_a_field_still_pairs(tmp_path):
     assert found == (0, 0, 0, 12)
     (row,) = delta_summary(con, "mse")
     assert row["n_pairs"] == 6 and row["mean_delta"] == pytest.approx(0.01)
+
+
+def test_sql_over_several_studies_pools_only_when_asked(tmp_path, capsys):
+    for study in ("a", "b"):
+        write_study(tmp_path, study, grid(study, classes=3), plus(0.01))
+    query = "select count(*) n, count(distinct study) s from trials"
+    code, _, err = run(capsys, query, "--results", str(tmp_path))
+    assert code == 2 and "2 studies in" in err and "['a', 'b']" in err
+    assert "--study (repeatable), or pass --all-studies" in err
+    code, out, err = run(capsys, query, "--results", str(tmp_path), "--all-studies",
+                         "--format", "json")
+    assert code == 0 and json.loads(out) == [{"n": 24, "s": 2}]
+    assert "pooling 2 studies: a, b" in err
+    code, out, err = run(capsys, query, "--results", str(tmp_path), "--study", "a",
+                         "--format", "json")
+    assert code == 0 and json.loads(out) == [{"n": 12, "s": 1}] and "pooling" not in err

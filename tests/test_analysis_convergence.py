@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 from analysis_data import EPOCHS, base_auroc, curve, grid, plus, write_study
 
-from analysis import bestof, convergence
+from analysis import bestof, convergence, stability
 from analysis.claims import claims
-from analysis.views import connect
+from analysis.views import connect, rows
 
 
 def stored(tmp_path, study="s"):
@@ -54,39 +54,81 @@ def test_variance_across_seeds_matches_numpy(study):
     assert row["mse_seed_cv"] == pytest.approx(np.mean(cvs))
 
 
-def test_last_epochs_oscillation_matches_numpy(study):
+def residual_sd(y):
+    """SD around the least-squares line through (1..k, y), on k - 2 degrees of freedom."""
+    x = np.arange(len(y))
+    slope, intercept = np.polyfit(x, y, 1)
+    return np.sqrt(np.sum((y - (intercept + slope * x)) ** 2) / (len(y) - 2)), slope
+
+
+def test_last_epochs_oscillation_is_taken_around_the_trend(study):
     trials, epochs = stored(study)
     per_trial = {}
     for e in sorted(epochs, key=lambda e: e["epoch"]):
         per_trial.setdefault(e["cell_id"], []).append(e)
-    want_mse = [np.std([e["train_mse"] for e in v[-3:]], ddof=1)
-                for cid, v in per_trial.items() if trials[cid]["loss"] == "lmse"]
-    want_auroc = [np.std([e["test_auroc"] for e in v[-3:]], ddof=1)
-                  for cid, v in per_trial.items() if trials[cid]["loss"] == "lmse"]
+    mse, auroc, trend = [], [], []
+    for cid, found in per_trial.items():
+        if trials[cid]["loss"] == "lmse":
+            sd, slope = residual_sd(np.log([e["train_mse"] for e in found[-3:]]))
+            mse.append(sd)
+            trend.append(2 * slope)  # the fitted log change from the first to the last
+            auroc.append(residual_sd(np.array([e["test_auroc"] for e in found[-3:]]))[0])
     con = connect(str(study))
     row = next(r for r in convergence.oscillation(con, last=3) if r["loss"] == "lmse")
     assert row["last_k"] == 3 and row["n_cells"] == 24
-    assert row["mse_osc_mean"] == pytest.approx(np.mean(want_mse))
+    assert row["mse_osc_mean"] == pytest.approx(np.mean(mse))
+    assert row["mse_trend_mean"] == pytest.approx(np.mean(trend))
+    # 1/epoch curves still fall by far more than 5% over the last 3 epochs
+    assert row["n_not_converged"] == sum(abs(t) > 0.05 for t in trend) == 24
     stab = next(r for r in convergence.auroc_stability(con, last=3) if r["loss"] == "lmse")
-    assert stab["auroc_std_last_k"] == pytest.approx(np.mean(want_auroc))
-    with pytest.raises(ValueError, match="last: 1 is not allowed"):
-        convergence.oscillation(con, last=1)
+    assert stab["auroc_osc_mean"] == pytest.approx(np.mean(auroc))
+    with pytest.raises(ValueError, match="last: 2 is not allowed; it must be >= 3"):
+        convergence.oscillation(con, last=2)
 
 
-def test_seed_stability_matches_numpy_and_pairs_configurations(study):
+def test_a_flat_noisy_curve_has_converged_and_a_falling_one_has_not(tmp_path):
+    def shaped(cell, start, rng):
+        rows = curve(cell, start, rng)
+        for r in rows:
+            wiggle = 0.01 * (-1) ** r["epoch"]  # +-1% around a flat level: converged
+            falling = 0.5 * np.exp(-0.3 * r["epoch"])  # a straight line in log
+            r["train_mse"] = 0.1 * (1 + wiggle) if cell.loss == "lmse" else falling
+        return rows
+
+    write_study(tmp_path, "s", grid("s", classes=2), plus(0.0), make_curve=shaped)
+    con = connect(str(tmp_path))
+    found = {r["loss"]: r for r in convergence.oscillation(con, last=4)}
+    assert found["lmse"]["n_not_converged"] == 0 and found["mse"]["n_not_converged"] == 4
+    wiggle = np.log(0.1 * (1 + 0.01 * (-1.0) ** np.arange(3, 7)))
+    assert found["lmse"]["mse_osc_mean"] == pytest.approx(residual_sd(wiggle)[0])  # > 0.01
+    assert found["mse"]["mse_osc_mean"] < 1e-6  # a steady fall does not oscillate
+    assert found["mse"]["mse_trend_mean"] == pytest.approx(-0.9)  # 3 epochs x -0.3 in log
+    # the plain SD of the last epochs would call the falling curve the unsteady one
+    plain = {r["loss"]: r["s"] for r in rows(con, """
+        SELECT t.loss, avg(sd) AS s FROM trials t JOIN (
+            SELECT cell_id, stddev_samp(ln(train_mse)) AS sd FROM epochs WHERE epoch > 2
+            GROUP BY cell_id) USING (cell_id) GROUP BY t.loss""")}
+    assert plain["mse"] > 10 * plain["lmse"]
+
+
+def test_seed_variance_components_match_numpy(study):
     trials, _ = stored(study)
     con = connect(str(study))
-    row = next(r for r in convergence.seed_stability(con) if r["loss"] == "mse")
+    rows = {(r["loss"], r["measure"]): r for r in stability.seed_components(con)}
+    row = rows[("mse", "AUROC")]
     configs = {}
     for t in trials.values():
         if t["loss"] == "mse":
             configs.setdefault((t["normal_class"], t["lr"]), []).append(t["auroc"])
-    assert row["n_configs"] == 8 and row["n_seeds"] == 3
-    assert row["auroc_seed_std"] == pytest.approx(np.mean([np.std(v, ddof=1)
-                                                           for v in configs.values()]))
-    (summary,) = convergence.seed_stability_summary(con, "mse")
-    assert summary["n_pairs"] == 8  # +0.01 everywhere: same spread across seeds
-    assert summary["mean_delta"] == pytest.approx(0.0, abs=1e-12) and summary["p"] == 1.0
+    pooled = np.mean([np.var(v, ddof=1) for v in configs.values()])  # 3 seeds each
+    assert row["seed SD"] == pytest.approx(np.sqrt(pooled))
+    assert (row["n configs (2+ seeds)"], row["n seeds"]) == (8, 3)
+    assert "3 seed(s) < 5" in row["note"]
+    units = stability.unit_seed_sd(con, "mse")
+    auroc_units = [u for u in units if u["measure"] == "AUROC"]
+    assert len(auroc_units) == 4  # one per class, each pooling its two lr configurations
+    # +0.01 everywhere: the same spread across seeds on both sides
+    assert all(u["other_seed_sd"] == pytest.approx(u["baseline_seed_sd"]) for u in auroc_units)
 
 
 def test_divergence_share_and_wilson_interval(tmp_path):
@@ -99,7 +141,9 @@ def test_divergence_share_and_wilson_interval(tmp_path):
     assert found["lmse"]["diverged_share"] == 0.4 and found["mse"]["diverged_share"] == 0.0
     assert found["lmse"]["share_ci_low"] == pytest.approx(0.1682, abs=1e-4)
     div = [c for c in claims(connect(str(tmp_path)), "mse") if "diverges" in c["claim"]]
-    assert div and div[0]["n_pairs"] == 10 and div[0]["verdict"] == "not supported"
+    # per class: +1 (classes 0, 1) or 0: mean +0.4 over 5 classes, too few to tell
+    assert div and div[0]["n_pairs"] == 10 and div[0]["n_units"] == 5
+    assert div[0]["mean"] == pytest.approx(0.4) and div[0]["verdict"] == "inconclusive"
 
 
 def test_best_of_takes_the_best_configuration_per_class(study):
@@ -116,20 +160,22 @@ def test_best_of_takes_the_best_configuration_per_class(study):
     assert side["paired_mean_delta"] == pytest.approx(0.01) and side["disagreements"] == 0
 
 
-def test_lower_variance_claim_on_the_common_scale(tmp_path):
-    """lmse's curve is its mse partner's, halved (plus a constant): ratio 0.5, supported."""
-    def halved(cell, start, rng):
-        rows = curve(cell, start, np.random.default_rng([cell.normal_class, cell.seed]))
-        if cell.loss == "lmse":
-            for r in rows:
-                r["train_mse"] = 0.5 * r["train_mse"] + 0.05
+def test_half_the_seed_spread_of_train_mse_is_a_steadier_loss(tmp_path):
+    """lmse's final ln(train_mse) moves half as much from seed to seed as mse's."""
+    def spread(cell, start, rng):
+        rows = curve(cell, start, rng)
+        wobble = [0.0, 0.3, -0.2, 0.1, -0.25, 0.15][cell.seed]
+        scale = 0.5 if cell.loss == "lmse" else 1.0
+        rows[-1]["train_mse"] = 0.05 * (1 + 0.1 * cell.normal_class) * np.exp(scale * wobble)
         return rows
 
-    write_study(tmp_path, "s", grid("s", classes=10), base_auroc, make_curve=halved)
+    write_study(tmp_path, "s", grid("s", classes=8, seeds=6), base_auroc, make_curve=spread)
     found = claims(connect(str(tmp_path)), "mse")
-    (variance,) = [c for c in found if "lower variance" in c["claim"]]
-    assert variance["effect"] == pytest.approx(0.5) and variance["verdict"] == "supported"
-    assert variance["ci_low"] == pytest.approx(0.5) and variance["n_pairs"] == 20
+    (row,) = [c for c in found if c["name"] == "seed_sd_mse"]
+    assert np.exp(row["mean"]) == pytest.approx(0.5) and row["verdict"] == "better"
+    assert row["n_units"] == 8 and row["n_seeds"] == 6 and row["margin"] == 1.25
+    (auroc,) = [c for c in found if c["name"] == "seed_sd_auroc"]
+    assert np.exp(auroc["mean"]) == pytest.approx(1.0) and auroc["verdict"] == "equivalent"
 
 
 def test_best_of_never_tunes_over_a_compared_model(tmp_path):

@@ -19,24 +19,26 @@ def test_a_delta_of_plus_001_on_every_pair(tmp_path):
     con = connect(str(tmp_path))
     (summary,) = delta_summary(con, "mse")
     assert summary["value"] == "lmse" and summary["n_pairs"] == 20 and summary["n_seeds"] == 2
+    assert (summary["over"], summary["n_over"]) == ("normal_class", 10)  # classes, not pairs
     assert summary["mean_delta"] == pytest.approx(0.01)
     assert summary["median_delta"] == pytest.approx(0.01)
-    assert summary["wins"] == 20 and summary["win_rate"] == 1.0
+    assert summary["wins"] == 20 and summary["losses"] == 0
     assert summary["ci_low"] == pytest.approx(0.01) and summary["ci_high"] == pytest.approx(0.01)
     assert summary["p"] < 0.001
     for metric in ("aupr_in", "aupr_out"):
         assert delta_summary(con, "mse", metric=metric)[0]["mean_delta"] == pytest.approx(0.01)
     auroc = claim(claims(con, "mse"), "lmse detects anomalies better")
-    assert auroc["verdict"] == "supported" and auroc["n_pairs"] == 20 and auroc["n_cells"] == 40
+    assert auroc["verdict"] == "better" and auroc["n_pairs"] == 20 and auroc["n_cells"] == 40
+    assert auroc["n_units"] == 10 and auroc["margin"] == 0.005
 
 
-def test_identical_losses_give_p_one_and_not_supported(tmp_path):
+def test_identical_losses_are_equivalent(tmp_path):
     write_study(tmp_path, "s", grid("s"), plus(0.0))
     con = connect(str(tmp_path))
     (summary,) = delta_summary(con, "mse")
     assert summary["p"] == 1.0 and summary["ties"] == 20 and summary["mean_delta"] == 0.0
     auroc = claim(claims(con, "mse"), "lmse detects anomalies better")
-    assert auroc["verdict"] == "not supported" and auroc["p_holm"] == 1.0
+    assert auroc["verdict"] == "equivalent" and auroc["p_holm"] == 1.0
 
 
 def test_deltas_grouped_by_columns(tmp_path):
@@ -79,15 +81,17 @@ def test_unpaired_cells_are_reported_never_dropped(tmp_path):
     assert lonely.cell_id in row["example_cells"]
 
 
-def test_claims_carry_evidence_and_few_pairs_are_inconclusive(tmp_path):
-    write_study(tmp_path, "s", grid("s", classes=2), plus(0.01))
+def test_claims_carry_evidence_and_one_unit_is_inconclusive(tmp_path):
+    write_study(tmp_path, "s", grid("s", classes=1, seeds=4), plus(0.01))
     found = claims(connect(str(tmp_path)), "mse")
     auroc = claim(found, "lmse detects anomalies better")
-    assert auroc["n_pairs"] == 4 and auroc["verdict"] == "inconclusive"
+    assert auroc["n_pairs"] == 4 and auroc["n_units"] == 1 and auroc["verdict"] == "inconclusive"
+    assert "an interval over units needs 2" in auroc["reason"]
     for row in found:
-        assert {"effect", "ci_low", "ci_high", "p", "p_holm", "n_pairs", "n_cells", "n_seeds",
-                "verdict", "source"} <= set(row)
-        assert row["verdict"] in ("supported", "not supported", "inconclusive")
+        assert {"mean", "ci_low", "ci_high", "p", "p_holm", "p_equivalence_holm", "n_units",
+                "n_pairs", "n_cells", "n_seeds", "unit", "margin", "estimand", "test",
+                "verdict", "reason", "source", "family"} <= set(row)
+        assert row["verdict"] in ("better", "worse", "equivalent", "inconclusive")
 
 
 def test_a_baseline_absent_from_the_trials_is_named(tmp_path):

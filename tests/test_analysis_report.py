@@ -11,11 +11,15 @@ from analysis.report import build_report
 from study.cell import Cell
 from study.cli import main
 
-SECTIONS = ("## Claims", "## Trials", "## Convergence variance", "## Metric deltas against mse",
-            "### Trials without a pair", "## Seed stability", "## AUROC per epoch",
-            "## Best-of tuning", "## Paper-format tables", "### LMSE Tables I/II",
-            "### IAEAD Table 2")
-FIGURES = ("loss_bands.png", "auroc_deltas.png", "seed_stability.png", "auroc_per_epoch.png")
+SECTIONS = ("## Answer", "## Claims", "## Trials", "## Stability",
+            "## Convergence (a description of the grid)", "## Metric deltas against mse",
+            "### Trials without a pair", "## AUROC per epoch", "## Best-of tuning",
+            "## Paper-format tables", "### LMSE Tables I/II", "### IAEAD Table 2",
+            "## Provenance")
+FIGURES = ("forest.png", "paired_auroc.png", "seed_stability.png", "loss_bands.png",
+           "auroc_deltas.png", "auroc_per_epoch.png")
+CLAIM_COLUMNS = ["claim", "verdict", "effect", "95% CI", "margin", "unit", "n units", "n pairs",
+                 "estimand", "test"]
 
 
 class Page(HTMLParser):
@@ -58,17 +62,36 @@ def report(tmp_path_factory):
     return build_report(["s"], results=str(root), out=str(out)), root
 
 
-def test_markdown_has_every_section_table_and_figure(report):
+def test_markdown_has_every_section_in_order_with_its_figures(report):
     path, _ = report
     text = path.read_text()
-    for heading in SECTIONS:
-        assert heading in text
+    places = [re.search(f"^{re.escape(heading)}", text, re.M).start() for heading in SECTIONS]
+    assert places == sorted(places)  # the answer first, provenance last
+    assert re.findall(r"^## .*", text, re.M)[0] == "## Answer"
+    assert re.findall(r"^## .*", text, re.M)[-1] == "## Provenance"
     for name in FIGURES:
         assert f"]({name})" in text and (path.parent / name).stat().st_size > 5000
-    assert "| lmse | 20 | 2 |" in text  # value, n_pairs, n_seeds of the AUROC deltas
+    assert "| lmse | 20 | 2 | normal_class | 10 |" in text  # value, pairs, seeds, over, n
     assert "| lmse | diverged | trial diverged | 1 |" in text  # the unpaired trial, reported
-    claims = re.search(r"## Claims\n(.*?)\n## ", text, re.S).group(1)
-    assert "| lmse detects anomalies better than mse on digits (AUROC) | supported |" in claims
+
+
+def test_the_first_screen_is_the_answer_and_the_forest_plot(report):
+    path, _ = report
+    text = path.read_text()
+    answer = re.search(r"## Answer\n\n(.*?)\n\n(.*?)\n", text, re.S)
+    assert answer.group(1).startswith("**lmse vs mse on digits**: +1.00 AUROC points [+1.00, "
+                                      "+1.00] over 10 classes (20 pairs); **better** within "
+                                      "±0.5 points")
+    assert answer.group(2).startswith("![") and answer.group(2).endswith("(forest.png)")
+
+
+def test_the_claims_table_names_unit_margin_counts_estimand_and_test(report):
+    path, _ = report
+    claims = re.search(r"## Claims\n(.*?)\n## ", path.read_text(), re.S).group(1)
+    header = next(line for line in claims.splitlines() if line.startswith("| claim |"))
+    assert [c.strip() for c in header.strip("|").split("|")][:10] == CLAIM_COLUMNS
+    assert ("| lmse detects anomalies better than mse on digits (AUROC) | better | Δ points "
+            "+1.00 | [+1.00, +1.00] | ±0.5 points | dataset × normal_class | 10 | 20 |") in claims
     assert "`adstudy sql claims --results" in claims
 
 
@@ -83,7 +106,7 @@ def test_html_is_self_contained_with_tables_and_embedded_images(report):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert len(page.tables) >= 15 and all(len(t) >= 2 for t in page.tables[:3])
     claims = next(t for t in page.tables if t[0][:2] == ["claim", "verdict"])
-    assert ["lmse detects anomalies better than mse on digits (AUROC)", "supported"] in [
+    assert ["lmse detects anomalies better than mse on digits (AUROC)", "better"] in [
         row[:2] for row in claims]
 
 
@@ -102,4 +125,4 @@ def test_a_report_without_the_baseline_says_so(report, tmp_path):
     _, root = report
     text = build_report(["s"], results=str(root), out=str(tmp_path), baseline="l1").read_text()
     assert "No trials at baseline loss `l1`; values here: ['lmse', 'mse']" in text
-    assert "## Convergence variance" in text  # what needs no baseline is still there
+    assert "## Convergence (a description of the grid)" in text  # what needs no baseline
