@@ -105,7 +105,7 @@ def best_vs_paired(
         groups_paired_higher (groups whose mean paired delta is > 0), disagreements
         (groups where the two differ), n_pairs (trial pairs behind the paired deltas).
     """
-    by, best = groups(con, axis, by), {}
+    by, best, select = groups(con, axis, by), {}, selection(con)
     for pair in best_pairs(con, baseline, axis, by):
         best[(pair["value"], *(pair[c] for c in by))] = pair["delta"]
     paired: dict[tuple, list[float]] = {}
@@ -117,7 +117,7 @@ def best_vs_paired(
         value, dataset = group[0], dict(zip(by, group[1:], strict=True)).get("dataset")
         if group not in paired:  # no equal-hyperparameter pair in this group
             continue
-        row = out.setdefault((dataset, value), _empty(dataset, value, selection(con)))
+        row = out.setdefault((dataset, value), _empty(dataset, value, select))
         mean_paired = sum(paired[group]) / len(paired[group])
         row["n_groups"] += 1
         row["best_of_sum"] += delta

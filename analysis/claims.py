@@ -48,6 +48,11 @@ class ClaimSpec:
     log_ratio: bool  # the estimand is the log of a ratio (shown as the ratio)
     pairs: Callable[[Any, ci.Design, Sequence[str]], list[dict[str, Any]]]
     per_unit: Callable[[list[dict[str, Any]]], dict[Any, float]] = ci.pair_units
+    empty: str = "no pairs: no trial of this value has a partner at the baseline"
+
+
+SEEDLESS = ("no configuration has 2+ complete seeds on both sides: a seed-to-seed spread "
+            "needs 2 seeds (5 recommended)")
 
 
 CLAIMS: dict[str, ClaimSpec] = {
@@ -61,7 +66,7 @@ CLAIMS: dict[str, ClaimSpec] = {
         "IAEAD Sec. 4.4.2 (2)", "secondary", "seed_sd",
         "mean over units of ln(seed SD of AUROC, other / baseline); seed variance pooled "
         "over the unit's configurations", False, True,
-        lambda con, d, s: ci.seed_config_pairs(con, d, s, "auroc"), ci.seed_sd_units),
+        lambda con, d, s: ci.seed_config_pairs(con, d, s, "auroc"), ci.seed_sd_units, SEEDLESS),
     "seed_sd_mse": ClaimSpec(
         "{other}'s training ends at a steadier train_mse across seeds than {baseline}'s on "
         "{dataset}", "LMSE Fig. 3, Sec. V (spread read as seed-to-seed)", "secondary",
@@ -69,7 +74,7 @@ CLAIMS: dict[str, ClaimSpec] = {
         False, True,
         lambda con, d, s: ci.seed_config_pairs(
             con, d, s, "CASE WHEN final_train_mse > 0 THEN ln(final_train_mse) END"),
-        ci.seed_sd_units),
+        ci.seed_sd_units, SEEDLESS),
     "auroc_oscillation": ClaimSpec(
         "{other}'s test AUROC is steadier over the last {last} epochs than {baseline}'s on "
         "{dataset}", "IAEAD Fig. 3", "secondary", "oscillation",
@@ -123,7 +128,7 @@ def judge(spec: ClaimSpec, pairs: list[dict[str, Any]], options: AnalysisOptions
         "higher_is_better": spec.higher_is_better,
         "unit": " × ".join(options.unit), "estimand": spec.estimand,
         "test": TEST.format(family=spec.family), "n_pairs": len(pairs), **counts(pairs),
-        "p_heterogeneity": het, "notes": [], "blocked": "",
+        "p_heterogeneity": het, "notes": [], "blocked": "" if pairs else spec.empty,
     }
     seeds = row["n_seeds"]
     if spec.margin == "seed_sd" and pairs and seeds < 5:
@@ -161,8 +166,6 @@ def adjust(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         est = estimate_of(row)
         row["verdict"], reason = verdict(est, row["p_holm"], row["p_equivalence_holm"],
                                          row["higher_is_better"])
-        if row["n_pairs"] == 0:
-            reason = "no pairs: no trial of this value has a partner at the baseline"
         if row["blocked"]:
             row["verdict"], reason = "inconclusive", row["blocked"]
         row["reason"] = "; ".join([reason, *row.pop("notes")])

@@ -20,7 +20,7 @@ from analysis.document import Block, Heading, Table, Text, markdown_table, to_ht
 from analysis.queries import PAPER_TABLES
 from analysis.scope import scopes
 from analysis.tuned_section import tuned_section
-from analysis.views import connect, rows
+from analysis.views import connect, materialize, rows
 
 __all__ = ["FORMATS", "build_report", "markdown_table"]
 
@@ -64,7 +64,7 @@ def build_report(
     if unknown or not format:
         raise ValueError(f"unknown report format {unknown[:1] or format!r}; choose from "
                          f"{list(FORMATS)}")
-    con = connect(results, studies)
+    con = materialize(connect(results, studies))
     folder = Path(out) / "+".join(studies)
     folder.mkdir(parents=True, exist_ok=True)
     cli = " ".join([f"--results {results}", *(f"--study {s}" for s in studies)])
@@ -89,7 +89,7 @@ def body(con, results: str, studies: Sequence[str], ctx: sections.Context) -> li
     if tuned.has_tuned(con):
         if not tuned.has_grid(con):
             return sections.trials_section(con, ctx) + tuned_section(con, ctx)
-        grid = tuned.grid_only(connect(results, studies))
+        grid = tuned.grid_only(materialize(connect(results, studies)))
         blocks.append(Text("Sections before the tuned comparison cover the grid rows only "
                            "(trials with no group_id)."))
     found = scopes(grid, ctx.axis)

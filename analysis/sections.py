@@ -107,7 +107,7 @@ def claims_section(con, ctx: Context) -> list[Block]:
         Table(verdict_text.claims_table(list(ctx.claims))),
         reproduce(ctx, "claims", f"--baseline {ctx.baseline}"),
         Table(yardstick_rows(con), caption="Yardstick: the standard error of one trial's "
-              "AUROC (DeLong, from stored scores)"),
+              "AUROC (DeLong, from the stored scores of up to 40 trials per study and dataset)"),
         reproduce(ctx, "yardstick"),
     ]
 

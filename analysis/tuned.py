@@ -67,7 +67,10 @@ def has_grid(con) -> bool:
 def grid_only(con):
     """The connection with its ``trials`` view narrowed to grid rows (the grid sections'
     numbers then cover the grid alone); the full view stays as ``trials_all``."""
-    con.execute("ALTER VIEW trials RENAME TO trials_all")
+    (kind,) = con.execute("SELECT table_type FROM information_schema.tables "
+                          "WHERE table_name = 'trials'").fetchone()
+    con.execute(f"ALTER {'TABLE' if kind == 'BASE TABLE' else 'VIEW'} trials "
+                "RENAME TO trials_all")
     con.execute("CREATE VIEW trials AS SELECT * FROM trials_all WHERE group_id IS NULL")
     return con
 

@@ -93,6 +93,17 @@ def connect(
     return con
 
 
+def materialize(con: duckdb.DuckDBPyConnection,
+                tables: Sequence[str] = ("trials", "epochs")) -> duckdb.DuckDBPyConnection:
+    """Reads each view's files once into an in-memory table of the same name (the view
+    stays as ``<table>_files``): a report runs dozens of queries, and each would otherwise
+    read every Parquet file of a study again. Returns ``con``."""
+    for table in tables:
+        con.execute(f"ALTER VIEW {table} RENAME TO {table}_files")
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM {table}_files")
+    return con
+
+
 def _studies_table(con: duckdb.DuckDBPyConnection, results: str, chosen: Sequence[str]) -> None:
     """``studies``: the spec each study was submitted with (its analysis settings too)."""
     found = []

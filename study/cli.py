@@ -73,9 +73,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from analysis.queries import Options, is_named, run_named
+    from analysis.queries import Options, is_named, lookup, run_named
     from analysis.shell import run_shell
-    from analysis.views import connect, rows, study_names
+    from analysis.views import connect, materialize, rows, study_names
 
     def write(records: list[dict], stream) -> None:
         write_records(records, args.format, stream)
@@ -96,6 +96,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         if args.query is None:  # interactive shell (or statements piped on stdin)
             return 1 if run_shell(con, sys.stdin, sys.stdout, write, options) else 0
         named = is_named(args.query)
+        if named and lookup(args.query).sql is None:  # several queries: read the files once
+            materialize(con)
         records = run_named(con, args.query, options) if named else rows(con, args.query)
     except (duckdb.Error, ValueError) as err:
         print(f"adstudy sql: error: {err}", file=sys.stderr)
