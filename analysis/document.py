@@ -88,8 +88,9 @@ th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#f8f9fb}.caption{font-size:.9em;color:#444;margin:.2em 0}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #e1e4e8}
 figcaption{font-size:.9em;color:#444}code{background:#f1f3f5;padding:0 .25em;border-radius:3px}
-.supported{color:#0a6b2b;font-weight:600}.not-supported{color:#a4161a;font-weight:600}
-.inconclusive{color:#8a6d00;font-weight:600}nav a{margin-right:1em}
+.better{color:#0a6b2b;font-weight:600}.worse{color:#a4161a;font-weight:600}
+.equivalent{color:#1d4e89;font-weight:600}.inconclusive{color:#8a6d00;font-weight:600}
+nav a{margin-right:1em}
 td.wrap{white-space:normal;min-width:18em;text-align:left}
 """
 
