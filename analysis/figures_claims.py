@@ -107,7 +107,7 @@ def paired_scatter(claims: list[dict[str, Any]], pairs: dict[tuple, list[dict[st
         ax.set_title(f"{claim['dataset']}: {claim['value']} vs {claim['baseline']}, "
                      f"{len(mine)} pairs")
         ax.grid(alpha=0.3)
-        if len(units) <= 20:
+        if 0 < len(units) <= 20:
             ax.legend(title=claim["unit"].replace("dataset × ", ""), fontsize=7, ncol=2,
                       loc="lower right", bbox_to_anchor=(1, 0.08))
     return save(fig, path)
