@@ -16,7 +16,7 @@ from typing import Any
 
 from analysis.deltas import pair_rows, summarise, trial_source
 from analysis.views import label_column, pairing_key, rows
-from study.tunespec import SELECT_METRICS
+from study.search_options import SELECT_METRICS
 
 SPENT = "('complete', 'diverged', 'pruned')"  # statuses that spend a trial of the budget
 

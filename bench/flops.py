@@ -43,7 +43,7 @@ def train_step_flops(name: str, batch: int, device: torch.device) -> tuple[float
 
 
 def stacked_flops(per_sample: float, batch: int, device: torch.device, k: int) -> float:
-    """Achieved FLOP/s of K CAE cells trained as one vmapped stack (trainables.stacked)."""
+    """Achieved FLOP/s of K CAE cells trained as one vmapped stack (trainables.train_stack)."""
     from bench.throughput import stacked_runner
 
     x = torch.rand(max(batch * 8, 2048), *SHAPES["cae"], device=device)

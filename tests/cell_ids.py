@@ -1,4 +1,4 @@
-"""Every cell id the presets name: the behaviour a refactor must keep (issue 18).
+"""Every cell id the presets name: what a refactor must keep (tests/test_frozen.py).
 
 For a grid study, the id of every cell of ``expand(spec)``; for a tuned study, the id and
 group id of every group's base cell and the ids of the cells that try each choice and both
@@ -23,7 +23,7 @@ def preset_cell_ids() -> dict[str, dict[str, list[str]]]:
     """config file name -> {"cells": [...]} (grid) or {"groups", "bases", "probes"} (tuned)."""
     from study.grid import expand
     from study.spec import load_spec
-    from study.tuning import base_cells, group_id, probe_cells, tuned_fields
+    from study.tuned_groups import base_cells, group_id, probe_cells, tuned_fields
 
     found: dict[str, dict[str, list[str]]] = {}
     for path in sorted(CONFIGS.glob("*.yaml")):

@@ -26,7 +26,7 @@ def ray_local():
     """One real local Ray for the whole test session (2 CPUs), shut down at the end."""
     import ray
 
-    from study.submit import init_ray
+    from study.runner import init_ray
 
     if not ray.is_initialized():
         init_ray(None, num_cpus=2)

@@ -18,7 +18,7 @@ from study.cli import main
 from study.spec import parse_spec
 from study.store import ResultsStore
 from study.submit import submit
-from trainables.landscape import Options, cell_landscape, filter_normalised, probe_for
+from trainables.landscape import Options, cell_landscape, filter_normalised, surface_for
 from trainables.models import MODELS
 from trainables.train import train_cell
 
@@ -53,7 +53,7 @@ def test_directions_are_filter_normalised_and_skip_biases():
 def test_a_trained_minimum_rises_on_every_side_and_weights_are_restored():
     cell, weights = trained()
     options = Options(directions=2, points=9, grid=5, radius=0.5, samples=64, batch=32)
-    probe = probe_for(cell, weights, "~/.cache/adstudy", options)
+    probe = surface_for(cell, weights, "~/.cache/adstudy", options)
     before = [p.detach().clone() for p in probe.params]
     rows, summary = cell_landscape(cell, weights, "~/.cache/adstudy", options)
     assert len(rows) == 2 * 9 + 5 * 5

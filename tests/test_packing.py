@@ -1,15 +1,16 @@
 """Grouping cells into trials, and running a trial's group."""
 
 from study.cell import Cell
-from study.groups import auto_group_size, group_cells
-from trainables.group_run import can_stack, run_group
+from study.packing import auto_pack_size, pack_cells
+from trainables.run import run_cells
+from trainables.stacking import can_stack
 
 
 def test_groups_keep_stackable_families_together_and_respect_the_size():
     family = [Cell(study="s", seed=s, lr=lr) for s in range(5) for lr in (0.1, 0.01)]
     other = [Cell(study="s", loss="lmse", seed=s) for s in range(3)]
     loose = [Cell(study="s", model="mlp_vae", seed=s) for s in range(4)]
-    groups = group_cells([*family, *other, *loose], size=4)
+    groups = pack_cells([*family, *other, *loose], size=4)
     assert sorted(c.cell_id for g in groups for c in g) == sorted(
         c.cell_id for c in [*family, *other, *loose]
     )
@@ -22,24 +23,24 @@ def test_groups_keep_stackable_families_together_and_respect_the_size():
 
 def test_size_one_means_one_cell_per_trial():
     cells = [Cell(study="s", seed=s) for s in range(3)]
-    assert group_cells(cells, 1) == [[c] for c in cells]
+    assert pack_cells(cells, 1) == [[c] for c in cells]
 
 
 def test_auto_group_size_gives_about_four_trials_per_slot():
-    assert auto_group_size(160, slots=2) == 20
-    assert auto_group_size(5, slots=2) == 1
-    assert auto_group_size(100_000, slots=8) == 64
+    assert auto_pack_size(160, slots=2) == 20
+    assert auto_pack_size(5, slots=2) == 1
+    assert auto_pack_size(100_000, slots=8) == 64
 
 
 def test_run_group_stacks_what_it_can_and_fails_cells_as_data(tmp_path):
     cells = [Cell(study="s", dataset="digits", epochs=2, latent_dim=4, seed=s) for s in (0, 1)]
-    records = list(run_group(cells, str(tmp_path), "cpu"))
+    records = list(run_cells(cells, str(tmp_path), "cpu"))
     finals = {cid: r for cid, r in records if r["kind"] == "final"}
     assert set(finals) == {c.cell_id for c in cells}
     assert all(r["status"] == "complete" and r["host"] and r["finished_at"]
                for r in finals.values())
     broken = [Cell(study="s", dataset="npz", dataset_params='{"path":"nope.npz"}', seed=s)
               for s in (0, 1)]
-    finals = [r for _, r in run_group(broken, str(tmp_path), "cpu") if r["kind"] == "final"]
+    finals = [r for _, r in run_cells(broken, str(tmp_path), "cpu") if r["kind"] == "final"]
     assert [r["status"] for r in finals] == ["failed", "failed"]
     assert all("nope.npz" in r["error"] for r in finals)

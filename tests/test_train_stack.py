@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from study.cell import Cell
-from trainables.stacked import stack_key, train_stack
+from trainables.stacking import stack_key
 from trainables.train import train_cell
+from trainables.train_stack import train_stack
 
 
 def cells_for(**fixed):
