@@ -14,13 +14,16 @@ import inspect
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import torch
+
 from study.cell import Cell
 from study.errors import SpecError
 from study.probe import probe_cells
 from study.spec_values import did_you_mean
+from trainables.assemble import build_loss
 from trainables.datasets import DATASETS
 from trainables.losses import LOSSES, TRAINER_KEYWORDS
-from trainables.models import MODELS
+from trainables.models import MODELS, Output
 from trainables.optimizers import OPTIMIZERS, SCHEDULE_PARAMS
 from trainables.preprocess import PREPROCESS
 from trainables.protocols import PROTOCOLS
@@ -141,11 +144,6 @@ def check_params(field: str, name: str, fn: Callable, params: dict) -> None:
 def probe_loss(cell: Cell) -> None:
     """Runs the cell's loss once on two random 8x8 images, so a parameter value it rejects
     (lamp's base, iaead's nu, ...) fails here, naming the value and the choices."""
-    import torch
-
-    from trainables.assemble import build_loss
-    from trainables.models import Output
-
     gen = torch.Generator().manual_seed(0)
     recon, target = torch.rand(2, 1, 8, 8, generator=gen), torch.rand(2, 1, 8, 8, generator=gen)
     out = Output(recon=recon, z=torch.rand(2, 3, generator=gen), mu=torch.zeros(2, 3),

@@ -21,11 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from study.cell import Cell
 from study.errors import SpecError
+from trainables.assemble import Training, build_loss, build_model
 from trainables.datasets import DATASETS
 from trainables.imageset import Shape
+from trainables.models import Output
+from trainables.optimizers import build_optimizer
+from trainables.preprocess import preprocess
+from trainables.train import score_test
 
 PROBE_IMAGES = 2  # images the probe trains on: two, so BatchNorm sees a batch of two
 
@@ -35,8 +41,8 @@ class ProbedModel:
     """A model built for a shape, its two images (as a Training) and their train-mode
     output (detached leaves, so each loss probed on it back-propagates to them only)."""
 
-    training: Any
-    out: Any
+    training: Training
+    out: Output
 
 
 def model_key(cell: Cell, shape: Shape) -> tuple:
@@ -89,9 +95,6 @@ def image_shape(cell: Cell, root: str | None) -> Shape | None:
 
 def probe_optimizer(cell: Cell) -> None:
     """Builds the cell's optimizer and schedule on one parameter and steps them once."""
-    torch = _torch()
-    from trainables.optimizers import build_optimizer
-
     weight = torch.nn.Parameter(torch.ones(4))
     try:
         optimizer, schedule = build_optimizer(
@@ -125,11 +128,6 @@ def _named(cell: Cell, shape: Shape, step: Callable[[], Any]) -> Any:
 def run_model(cell: Cell, shape: Shape) -> ProbedModel:
     """Builds the cell's model for PROBE_IMAGES random images of ``shape`` (preprocessed
     for it) and takes one backward pass of the reconstruction MSE in the cell's batches."""
-    torch = _torch()
-    from trainables.assemble import Training, build_model
-    from trainables.models import Output
-    from trainables.preprocess import preprocess
-
     images = np.random.default_rng(0).random((PROBE_IMAGES, *shape), dtype=np.float32)
     x = torch.tensor(preprocess(cell.model, images))
     model = build_model(cell, x.shape[1:])
@@ -153,9 +151,6 @@ def run_loss_and_score(cell: Cell, probed: ProbedModel) -> None:
     """The cell's loss on the model's output, built as the trainer builds it
     (trainables.assemble: trainer keywords, loss state), back-propagated; then its test
     score."""
-    from trainables.assemble import build_loss
-    from trainables.train import score_test
-
     loss_fn, state = build_loss(cell)
     if state is not None:
         state.after_epoch(0, lambda: probed.out.z.detach())
@@ -169,18 +164,10 @@ def run_loss_and_score(cell: Cell, probed: ProbedModel) -> None:
     score_test(probed.training, cell.score)
 
 
-@functools.lru_cache(maxsize=1)
-def _torch():
-    import torch
-
-    return torch
-
-
 @contextlib.contextmanager
 def _one_thread_own_rng() -> Iterator[None]:
     """One torch thread (tiny tensors: several times faster) and the caller's torch RNG
     left as it was."""
-    torch = _torch()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

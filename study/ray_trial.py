@@ -18,7 +18,6 @@ import ray
 from ray import tune
 
 from study.cell import Cell
-from trainables.run import run_cells
 
 
 def trial_device(requested: str, gpu_ids: list[str]) -> str:
@@ -66,6 +65,10 @@ def run_trial(config: dict[str, Any]) -> None:
     record reported with where and how it ran. A one-cell trial also reports every epoch
     as it ends (schedulers such as ASHA read them); a pack's epoch records travel inside
     each cell's final record, so Tune handles one result per cell, not per cell-epoch."""
+    # Imported by the first trial, not when Tune creates the actor: an actor is up (and is
+    # handed trials) before torch is loaded, so the actors of every node share the work.
+    from trainables.run import run_cells
+
     started = time.perf_counter()
     cells = [Cell.from_dict(c) for c in config["cells"]]
     where = placement()

@@ -111,7 +111,7 @@ def test_the_driver_reads_the_registries_without_torch():
     stack) and what it plans with (grid, packing, cost) loads no torch and no ray."""
     code = ("import sys\n"
             "import trainables.datasets, trainables.protocols, trainables.stacking\n"
-            "import trainables.run, study.cost, study.packing, study.grid, study.store\n"
+            "import study.cost, study.packing, study.grid, study.store, study.spec\n"
             "bad = [m for m in ('torch', 'ray') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

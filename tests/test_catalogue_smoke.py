@@ -25,6 +25,7 @@ from trainables.scores import SCORES
 SMOKE = ("configs/catalogue_smoke.yaml", "configs/catalogue_smoke_vae.yaml")
 
 
+@pytest.mark.slow
 def test_the_smoke_studies_run_every_loss_and_model_to_completion(tmp_path):
     cells = [cell for path in SMOKE for cell in expand(load_spec(path))]
     check_cells(cells, str(tmp_path))
@@ -75,6 +76,7 @@ def catalogue_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_describe_accepts_a_study_naming_every_item(catalogue_root, tmp_path, capsys):
     # `vae` needs a variational model, so it cannot cross every model: it gets its own
     # study (every model that can take it), and crossing it with cae is refused up front.
@@ -136,6 +138,7 @@ def test_describe_names_a_missing_or_malformed_npz_file_before_any_trial(tmp_pat
     assert main(["describe", str(config)]) == 0
 
 
+@pytest.mark.slow
 def test_contaminated_iaead_runs_on_real_mnist(mnist5k):
     cell = parse_spec(f"""
 study: iaead_mnist
@@ -161,6 +164,7 @@ fixed:
     assert 0.0 <= final["auroc"] <= 1.0 and np.isfinite(final["scores"]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_a_catalogue_study_runs_through_ray(ray_local, tmp_path):
     from analysis.stats import rows

@@ -133,6 +133,7 @@ def test_the_state_sets_the_centre_once_at_the_end_of_warm_up_then_solves_r_each
     assert state.center.tolist() == [2.0, 3.0]  # kept after warm-up
 
 
+@pytest.mark.slow
 def test_in_training_warm_up_epochs_optimise_the_mse_alone_then_the_svdd_term_joins():
     cell = Cell(study="t", dataset="digits", model="iaead_cae", loss="iaead",
                 loss_params=json.dumps({"lam": 1.0, "warmup": 2}), epochs=4, max_train=64,

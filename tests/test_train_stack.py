@@ -8,6 +8,8 @@ from trainables.stacking import stack_key
 from trainables.train import train_cell
 from trainables.train_stack import train_stack
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 
 def cells_for(**fixed):
     base = dict(study="s", dataset="digits", normal_class=2, latent_dim=4, epochs=3,

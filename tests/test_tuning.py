@@ -142,6 +142,7 @@ def test_the_contaminated_protocol_holds_out_unlabelled_pool_images(tmp_path):
     assert np.array_equal(task.test_x, full.test_x)  # evaluation still covers the whole pool
 
 
+@pytest.mark.slow
 def test_a_cell_with_a_validation_split_reports_validation_figures(tmp_path):
     cell = Cell(study="v", dataset="digits", normal_class=1, epochs=2, latent_dim=4,
                 val_fraction=0.25)

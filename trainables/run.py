@@ -16,8 +16,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from trainables.cell import Cell
+from trainables.faults import injected_fault
 from trainables.provenance import now, versions
 from trainables.stacking import can_stack
+from trainables.train import train_cell
+from trainables.train_stack import train_stack
 
 Record = tuple[str, dict[str, Any]]
 
@@ -62,9 +65,6 @@ def run_cell(
 ) -> Iterator[dict[str, Any]]:
     """train_cell's records; the final one also carries host, versions and start/finish
     times (and, with ``save_weights``, the trained weights as bytes)."""
-    from trainables.faults import injected_fault
-    from trainables.train import train_cell
-
     injected_fault(cell.cell_id)  # a test hook: a no-op unless ADSTUDY_FAULT_INJECT names it
     where = provenance()
     epochs_run = 0
@@ -82,8 +82,6 @@ def run_cell(
 def run_stack(cells: Sequence[Cell], data_root: str, device: str) -> Iterator[Record]:
     """train_stack with provenance on every final record; an exception fails every cell
     that has no final record yet (with the error), and the others stand."""
-    from trainables.train_stack import train_stack
-
     where = provenance()
     finished: set[str] = set()
     epochs_run: dict[str, int] = {}
