@@ -107,7 +107,7 @@ def params_of(cell: Cell, spec: StudySpec) -> dict[str, Any] | None:
 
 
 def probe_cells(spec: StudySpec, bases: list[Cell]) -> list[Cell]:
-    """Cells that try every choice and both ends of every range, for validate_cells."""
+    """Cells that try every choice and both ends of every range, for check_cells."""
     cells = list(bases)
     for axis in spec.tune:
         for value in axis.values:

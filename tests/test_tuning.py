@@ -1,5 +1,5 @@
 """Tuned studies without a running Ray: the spec, cell ids, the validation split, groups,
-and GroupSearch (Ray Tune's real OptunaSearch per group) driven by hand."""
+and GroupSearch (one real Optuna study per group) driven by hand."""
 
 import dataclasses
 
