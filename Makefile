@@ -19,13 +19,17 @@ quickstart: setup
 	$(VENV)/bin/adstudy submit configs/quickstart.yaml
 	$(VENV)/bin/adstudy report quickstart
 
-# pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: setup
-	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+# Lint first (seconds), then every test in two pytest-xdist workers, a test file each at a
+# time (module-scoped Ray and cluster fixtures stay one per file): on 2 cores the Ray
+# tests' waits overlap (measured: 254 s against 337 s in one process). pytest exits 5
+# when it collected no test: that is a failure here, not a pass.
+TEST_WORKERS ?= 2
+test: lint
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup
-	$(VENV)/bin/ruff check study trainables analysis tests
+	$(VENV)/bin/ruff check study trainables analysis tests bench
 
 # The benchmarks (bench/RESULTS.md records their figures); --device cuda where a GPU is.
 bench: setup

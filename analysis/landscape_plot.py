@@ -1,4 +1,4 @@
-"""Figures and a summary table of stored loss landscapes (study.landscapes); no torch.
+"""Figures and a summary table of stored loss landscapes (study.landscape_store); no torch.
 
 ``landscape_1d.png``: per group (a column such as batch_size), the mean over cells and
 directions of L(theta + a d) / L(theta) for each loss, on the objective and on the MSE.

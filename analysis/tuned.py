@@ -1,7 +1,7 @@
 """Tuned comparisons (search: optuna): each group's tuned best, its budget, and the paired
 comparison of the tuned bests between losses (LAMP Table 2's way, with an equal budget).
 
-A group (study/tuning.py) is one combination of a tuned study's compare and vary axes; its
+A group (study/tuned_groups.py) is one combination of a tuned study's compare and vary axes; its
 rows share a ``group_id``. A group's best is its complete row with the best value of the
 column the study selected on (``tune_metric``: a validation figure unless the spec
 allowed test labels); ties go to the earlier trial. Only that column is read to choose:
@@ -16,7 +16,7 @@ from typing import Any
 
 from analysis.deltas import pair_rows, summarise, trial_source
 from analysis.views import label_column, pairing_key, rows
-from study.tunespec import SELECT_METRICS
+from study.search_options import SELECT_METRICS
 
 SPENT = "('complete', 'diverged', 'pruned')"  # statuses that spend a trial of the budget
 

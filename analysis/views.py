@@ -19,8 +19,7 @@ import pyarrow.fs as pafs
 from analysis.guard import HINT, check_statements, lock, readable, to_stderr
 from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS
 from study.errors import StoreError
-from study.landscapes import VIEWS as LANDSCAPE_VIEWS
-from study.schema import TABLES
+from study.schema import LANDSCAPE_VIEWS, TABLES
 from study.store import ResultsStore, resolve
 
 

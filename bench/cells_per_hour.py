@@ -5,7 +5,7 @@ set (6,000 training images, 10,000 test images, tiled from the real 5,000-image 
 batch size 64, Adam. Rows, all in this one run:
   baseline      one trial per device, the usual DataLoader loop (bench/common.py)
   ours xP       P processes sharing the device (Ray's fractional GPU), trainables.train
-  stacked K     K cells in one vmapped model in one process (trainables.stacked)
+  stacked K     K cells in one vmapped model in one process (trainables.train_stack)
 GPU utilisation is sampled with nvidia-smi while each row runs.
 
     python -m bench.cells_per_hour [--device cuda] [--epochs 2] [--procs 1 2 4 8]
@@ -133,7 +133,7 @@ def processes_cells_per_hour(procs: int, root: str, device: str, epochs: int,
 
 
 def stacked_cells_per_hour(k: int, root: str, device: str, epochs: int) -> tuple[float, str]:
-    from trainables.stacked import train_stack
+    from trainables.train_stack import train_stack
 
     cells = [Cell(**{**cell(s, epochs).to_dict(), "lr": 0.001 * (1 + s % 4)}) for s in range(k)]
     list(train_stack(cells[:2], root, device))  # warm-up: data cache, cuDNN

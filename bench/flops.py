@@ -43,7 +43,7 @@ def train_step_flops(name: str, batch: int, device: torch.device) -> tuple[float
 
 
 def stacked_flops(per_sample: float, batch: int, device: torch.device, k: int) -> float:
-    """Achieved FLOP/s of K CAE cells trained as one vmapped stack (trainables.stacked)."""
+    """Achieved FLOP/s of K CAE cells trained as one vmapped stack (trainables.train_stack)."""
     from bench.throughput import stacked_runner
 
     x = torch.rand(max(batch * 8, 2048), *SHAPES["cae"], device=device)
@@ -65,9 +65,11 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--stack", type=int, default=64, help="cells in the stacked row")
+    parser.add_argument("--peak-size", type=int, default=4096,
+                        help="side of the square matrices the matmul peak is measured on")
     args = parser.parse_args()
     device = torch.device(args.device)
-    peak = matmul_peak(device)
+    peak = matmul_peak(device, args.peak_size)
     print(f"# FLOPs on {machine(device)}; measured fp32 matmul peak {peak / 1e12:.2f} TFLOP/s")
     print("| model | input | MFLOP/sample (fwd+bwd) | achieved GFLOP/s | share of matmul peak |")
     print("|---|---|---|---|---|")

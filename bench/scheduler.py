@@ -4,12 +4,12 @@ Efficiency = the sum of trials' own time (from a trial's start to its last cell'
 the trainable measures it) / (the submission's wall time x trial slots). Rows, in one run:
   ray default        one cell per trial, a new actor per trial (Ray Tune's default)
   reuse actors       one cell per trial, actors reused (datasets cached in the actor)
-  groups (default)   cells grouped per trial, stackable ones trained as one vmapped model
+  packs (default)    cells packed per trial, stackable ones trained as one vmapped model
 Each row runs the same grid (configs/quickstart.yaml unless --config) into its own
 temporary results folder, on one local Ray started once.
 
     python -m bench.scheduler [--config configs/quickstart.yaml] [--cpus 2]
-                              [--only default reuse groups]
+                              [--only default reuse packs]
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ import time
 
 from analysis.stats import rows
 from analysis.views import connect
+from study.runner import init_ray, trial_slots
 from study.spec import load_spec
-from study.submit import init_ray, submit, trial_slots
+from study.submit import submit
 
 SETTINGS = {
     "default": ("ray default (1 cell/trial, new actor per trial)",
                 {"cells_per_trial": 1, "reuse_actors": False}),
     "reuse": ("reuse actors (1 cell/trial)", {"cells_per_trial": 1, "reuse_actors": True}),
-    "groups": ("groups + stacks (default)", {"cells_per_trial": 0, "reuse_actors": True}),
+    "packs": ("packs + stacks (default)", {"cells_per_trial": 0, "reuse_actors": True}),
 }
 
 

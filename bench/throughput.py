@@ -3,7 +3,7 @@
 Same model (the LMSE paper's CAE), same data, same batch size and optimizer. Columns:
 baseline (DataLoader loop, see bench/common.py), ours (trainables.train: data resident on
 the device, index slices, no per-step sync), and stacked (K cells in one vmapped model,
-trainables.stacked; samples/s counts every cell's samples). The columns are timed in
+trainables.train_stack; samples/s counts every cell's samples). The columns are timed in
 interleaved rounds (one epoch each, every column in turn); the table prints each column's
 median samples/s and the median of its per-round ratio to the baseline.
 
@@ -20,10 +20,11 @@ import torch
 
 from bench.common import baseline_epoch, images_uint8, machine, timed
 from study.cell import Cell
+from trainables.assemble import Training
 from trainables.models import MODELS
 from trainables.optimizers import build_optimizer
-from trainables.stacked import Stack, train_stack_epoch
-from trainables.train import Trial, train_epoch
+from trainables.train import train_epoch
+from trainables.train_stack import Stack, train_stack_epoch
 
 
 def samples_for(batch_size: int, budget: int) -> int:
@@ -34,10 +35,11 @@ def our_runner(x: torch.Tensor, batch_size: int, device: torch.device):
     """(timed epoch, samples it trains) of our loop (trainables.train)."""
     torch.manual_seed(0)
     model = MODELS["cae"](tuple(x.shape[1:]), 16).to(device)
-    trial = Trial(model=model, loss_fn=lambda out, t: ((out.recon - t) ** 2).flatten(1).mean(1),
-                  optimizer=build_optimizer("adam", model.parameters(), 1e-3, {})[0],
-                  schedule=None,
-                  train_x=x, test_x=x[:1], test_y=np.zeros(1), generator=torch.Generator())
+    trial = Training(model=model,
+                     loss_fn=lambda out, t: ((out.recon - t) ** 2).flatten(1).mean(1),
+                     optimizer=build_optimizer("adam", model.parameters(), 1e-3, {})[0],
+                     schedule=None,
+                     train_x=x, test_x=x[:1], test_y=np.zeros(1), generator=torch.Generator())
     train_epoch(trial, batch_size, 0)  # warm-up (allocator, cuDNN autotune)
     return lambda: train_epoch(trial, batch_size, 1), len(x)
 

@@ -18,22 +18,23 @@ DEFAULT_RESULTS = "results"
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from study.cell import named_text
+    from study.checks import check_cells
     from study.cost import estimate
     from study.grid import count, expand
     from study.spec import load_spec
-    from study.validate import validate_cells
 
     spec = load_spec(args.config)
     print(f"study {spec.study}: {spec.description}".rstrip(": "))
     for title, axes in (("compare", spec.compare), ("vary", spec.vary)):
         for name, values in axes:
-            shown = ", ".join(shown_value(v) for v in values)
+            shown = ", ".join(named_text(v) if isinstance(v, tuple) else str(v) for v in values)
             print(f"  {title:8s}{name:14s}{len(values):4d} x [{shown}]")
     for name, value in spec.fixed:
-        print(f"  {'fixed':8s}{name:14s}{shown_value(value)}")
+        print(f"  {'fixed':8s}{name:14s}{named_text(value) if isinstance(value, tuple) else value}")
     cells = expand(spec)
-    if spec.search == "optuna":  # groups, each an Optuna search of n_trials (study/tuning.py)
-        from study.tuning import describe_lines, estimate_cells
+    if spec.search == "optuna":  # groups, each an Optuna search of n_trials (tuned_plan.py)
+        from study.tuned_plan import describe_lines, estimate_cells
 
         print("\n".join(describe_lines(spec)))
         cells = estimate_cells(spec)
@@ -44,16 +45,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
     cost = estimate(cells, spec.run.data_root, per_trial, spec.resources.gpu)
     print("\n".join(cost.lines()))
     # Checked after the size and cost are shown, so a user without the data sees both.
-    validate_cells(cells, spec.run.data_root)
+    check_cells(cells, spec.run.data_root)
     return 0
-
-
-def shown_value(value) -> str:
-    """An axis value as a user wrote it: named values (name, params_json) as name{...}."""
-    if isinstance(value, tuple):
-        name, params = value
-        return name if params == "{}" else f"{name}{params}"
-    return str(value)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -159,22 +152,38 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_landscape(args: argparse.Namespace) -> int:
     """Loss landscapes of a study's stored trials: Parquet, figures and a sharpness table."""
     from analysis.landscape_plot import plot_landscapes, sharpness_table
-    from study.landscapes import options_from, run_landscapes
+    from study.landscape_store import data_root_of, options_from, run_landscapes
     from study.store import ResultsStore
 
+    store = ResultsStore(args.results, args.study)
     try:
         options = options_from(args)
-        summaries = run_landscapes(args.study, args.results, options, args.where, args.device,
-                                   args.force, sys.stdout)
+        data_root = data_root_of(store)
+        trials = landscape_trials(args.results, args.study, args.where)
+        summaries = run_landscapes(store, trials, options, data_root, args.device, args.force,
+                                   sys.stdout)
         table = sharpness_table(summaries, args.by)
     except (ValueError, KeyError) as err:
         print(f"adstudy landscape: error: {err}", file=sys.stderr)
         return 2
-    folder = f"{ResultsStore(args.results, args.study).path}/landscape"
+    folder = f"{store.path}/landscape"
     for path in plot_landscapes(folder, summaries, args.by):
         print(f"figure written to {path}")
     write_records(table, "table", sys.stdout)
     return 0
+
+
+def landscape_trials(results: str, study: str, where: str | None) -> list[dict]:
+    """The study's complete trials (optionally those matching the SQL condition ``where``
+    over the trials view), by cell id: the rows `adstudy landscape` measures."""
+    from analysis.views import connect, rows
+    from study.cell import CELL_FIELDS
+
+    con = connect(results, [study])
+    condition = f" AND ({where})" if where else ""
+    columns = ", ".join([*CELL_FIELDS, "loss_label", "model_label"])
+    return rows(con, f"SELECT {columns} FROM trials WHERE status = 'complete'{condition} "
+                     "ORDER BY cell_id")
 
 
 def add_landscape_parser(sub) -> None:

@@ -8,7 +8,7 @@ the shapes the presets train (RATES); an unmeasured shape takes the same model's
 measured shape (else the nearest shape measured), slower by its pixel count when larger.
 Trials are counted one after another on the CPU (as one 2-thread process). With the
 spec's run and resources (``describe`` passes them), two measured speed-ups are counted:
-cells that train as one vmapped stack (study.groups) run an epoch like one cell at batch
+cells that train as one vmapped stack (study.packing) run an epoch like one cell at batch
 K x batch_size times STACK_EFFICIENCY (never slower than alone), and trials sharing one
 GPU (resources.gpu < 1) run at once, PACKING times faster than one after another.
 """
@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import functools
 import math
 from collections.abc import Iterable
 from pathlib import Path
 
 from study.cell import Cell
+from study.packing import auto_pack_size, pack_cells
+from trainables.datasets import DATASETS
+from trainables.protocols import PROTOCOLS
+from trainables.stacking import stack_key
 
 # Training samples/s by batch size and evaluation samples/s, per (model, C, H, W).
 # "gpu": one NVIDIA H100 80GB HBM3, torch 2.11 (cu130); "cpu": 2 cores of that machine's
@@ -65,21 +68,6 @@ PACKING = {1: 1.0, 2: 1.84, 4: 3.8, 8: 6.34}
 CELL_START_S = 0.25  # per trial: Ray scheduling, data (cached per worker), model build
 EPOCH_S = 0.0005  # per epoch: the test AUROC, the epoch record
 
-# (train images, test images, classes, C, H, W) of each file-backed or embedded set.
-SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
-    "digits": (1198, 599, 10, 1, 8, 8),
-    "mnist": (60000, 10000, 10, 1, 28, 28),
-    "fashion_mnist": (60000, 10000, 10, 1, 28, 28),
-    "svhn": (73257, 26032, 10, 3, 32, 32),
-    "cifar10": (50000, 10000, 10, 3, 32, 32),
-    "cifar100": (50000, 10000, 20, 3, 32, 32),
-    "lines2x2": (16, 16, 2, 1, 2, 2),
-    # MVTec AD's mean category (3,629 train and 1,725 test images over 15 categories).
-    "mvtec": (242, 115, 2, 3, 128, 128),
-}
-CONTAMINATED_CAP = 12_000  # trainables.protocols.CONTAMINATED_CAP (no torch import here)
-
-
 @dataclasses.dataclass(frozen=True)
 class Cost:
     """A study's estimated work: training samples and seconds on each device."""
@@ -114,59 +102,16 @@ def human(seconds: float) -> str:
 
 
 def data_size(cell: Cell, data_root: str) -> tuple[int, int, tuple[int, int, int]]:
-    """(training images, test images, image shape) the cell's protocol gives."""
-    train, test, classes, *shape = dataset_size(cell, data_root)
-    if cell.protocol == "contaminated":
-        normal = (train + test) / classes
-        pool = min(CONTAMINATED_CAP, normal / (1 - cell.contamination))
-        n_train = min(pool, cell.max_train) if cell.max_train else pool
-        n_test = min(n_train, cell.max_test) if cell.max_test else n_train
-    else:
-        n_train = train / classes if cell.dataset != "lines2x2" else 4
-        n_train = min(n_train, cell.max_train) if cell.max_train else n_train
-        n_test = min(test, cell.max_test) if cell.max_test else test
+    """(training images, test images, image shape) the cell's protocol gives, from the
+    dataset's and the protocol's records (an npz file not on this machine: MNIST's)."""
+    params, root = cell.params("dataset"), Path(data_root).expanduser()
+    layout = DATASETS[cell.dataset].layout(root, params) or DATASETS["mnist"].layout(root, {})
+    n_train, n_test = PROTOCOLS[cell.protocol].size(layout, cell.contamination,
+                                                    cell.max_train, cell.max_test)
+    shape = layout.shape
     if cell.model == "iaead_cae":  # padded to at least 32x32 (trainables.preprocess)
-        shape = [shape[0], max(shape[1], 32), max(shape[2], 32)]
+        shape = (shape[0], max(shape[1], 32), max(shape[2], 32))
     return int(n_train), int(n_test), tuple(shape)
-
-
-def dataset_size(cell: Cell, data_root: str) -> tuple[int, ...]:
-    """(train, test, classes, C, H, W) from SIZES or the dataset's own parameters."""
-    params = cell.params("dataset")
-    if cell.dataset == "lines":
-        size = params.get("size", 32)
-        return (2 * params.get("n_train", 1000), params.get("n_test", 500), 2, 1, size, size)
-    if cell.dataset == "npz":
-        return npz_size(params, data_root)
-    if cell.dataset == "mvtec":
-        train, test, classes, channels, *_ = SIZES["mvtec"]
-        size = params.get("size", 128)
-        return (train, test, classes, params.get("channels", channels), size, size)
-    return SIZES.get(cell.dataset, SIZES["mnist"])
-
-
-def npz_size(params: dict, data_root: str) -> tuple[int, ...]:
-    """Reads the arrays' shapes (the file is read once per path; no file: MNIST's size)."""
-    path = Path(params.get("path", "")).expanduser()
-    path = path if path.is_absolute() else Path(data_root).expanduser() / path
-    return _npz_shape(str(path), float(params.get("test_fraction", 0.2)))
-
-
-@functools.lru_cache(maxsize=16)
-def _npz_shape(path: str, test_fraction: float) -> tuple[int, ...]:
-    import numpy as np
-
-    try:
-        with np.load(path) as arrays:
-            x_shape, classes = arrays["x"].shape, len(np.unique(arrays["y"]))
-    except (OSError, KeyError, ValueError):
-        return SIZES["mnist"]
-    n = x_shape[0]
-    if len(x_shape) == 3:
-        c, h, w = 1, *x_shape[1:]
-    else:
-        c, h, w = (x_shape[3], *x_shape[1:3]) if x_shape[-1] in (1, 3) else x_shape[1:]
-    return (round(n * (1 - test_fraction)), round(n * test_fraction), classes, c, h, w)
 
 
 def rates(device: str, model: str, shape: tuple[int, int, int]) -> tuple[dict, float, float]:
@@ -207,26 +152,23 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
         cells_per_trial: as run.cells_per_trial (0: auto); 1 counts every cell alone.
         gpu_share: resources.gpu; 1 / gpu_share trials share the GPU at once.
     """
-    from study.groups import auto_group_size, group_cells
-    from trainables.stacked import stack_key
-
     cells = list(cells)
     packed = max(1, int(1 / gpu_share)) if 0 < gpu_share < 1 else 1
-    size = cells_per_trial or auto_group_size(len(cells), packed)
-    groups = group_cells(cells, size) if size > 1 else [[c] for c in cells]
+    size = cells_per_trial or auto_pack_size(len(cells), packed)
+    packs = pack_cells(cells, size) if size > 1 else [[c] for c in cells]
     seconds = {device: 0.0 for device in RATES}
     samples, stacked = 0.0, 0
-    for group in groups:
-        first = group[0]
+    for pack in packs:
+        first = pack[0]
         n_train, n_test, shape = data_size(first, data_root)
-        together = len(group) if len(group) > 1 and stack_key(first) is not None else 1
+        together = len(pack) if len(pack) > 1 and stack_key(first) is not None else 1
         stacked += together if together > 1 else 0
-        for cell in group:
+        for cell in pack:
             samples += cell.epochs * n_train
         for device in RATES:
             train, evaluate, scale = rates(device, first.model, shape)
             seconds[device] += CELL_START_S
-            for cell in group:
+            for cell in pack:
                 rate = train_rate(train, cell.batch_size)
                 if together > 1:  # per cell: the stack's samples/s shared by its K cells
                     batch = together * cell.batch_size

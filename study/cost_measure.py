@@ -17,8 +17,9 @@ import time
 import numpy as np
 import torch
 
+from trainables.assemble import Training
 from trainables.models import MODELS
-from trainables.train import EVAL_BATCH, Trial, train_epoch
+from trainables.train import EVAL_BATCH, train_epoch
 
 # (model, image shape, model params, latent dim): the shapes the presets train.
 PROFILES = (
@@ -48,11 +49,12 @@ def train_rate(name: str, shape: tuple, params: dict, latent: int, batch: int,
     in ``budget_s`` (2 to 64) is timed."""
     torch.manual_seed(0)
     model = MODELS[name](shape, latent, **params).to(device)
-    trial = Trial(model=model, loss_fn=lambda out, t: ((out.recon - t) ** 2).flatten(1).mean(1),
-                  optimizer=torch.optim.Adam(model.parameters(), 1e-3), schedule=None,
-                  train_x=torch.rand(batch * 2, *shape, device=device), test_x=torch.zeros(1),
-                  test_y=np.zeros(1), generator=torch.Generator(),
-                  batch_norm=any("BatchNorm" in type(m).__name__ for m in model.modules()))
+    trial = Training(model=model,
+                     loss_fn=lambda out, t: ((out.recon - t) ** 2).flatten(1).mean(1),
+                     optimizer=torch.optim.Adam(model.parameters(), 1e-3), schedule=None,
+                     train_x=torch.rand(batch * 2, *shape, device=device), test_x=torch.zeros(1),
+                     test_y=np.zeros(1), generator=torch.Generator(),
+                     batch_norm=any("BatchNorm" in type(m).__name__ for m in model.modules()))
     started = time.perf_counter()
     train_epoch(trial, batch, 0)
     sync(device)

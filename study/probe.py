@@ -1,13 +1,14 @@
 """Trying each distinct model and loss on its dataset's image shape, and each optimizer,
 before a study runs, so a combination that cannot train fails at submit, not in trial 900.
 
-Image shapes come from IMAGE_SHAPES without reading the data (a driver on a cluster need
-not hold it); ``npz`` reads only the header of its ``x`` array, when the file is there.
-The probe builds each distinct model for its shape and back-propagates a reconstruction
-loss through it on two random images, in the cell's batches (a batch of one image, for
-example, is not something BatchNorm can train on); runs each loss and score on that
-model's output, the loss built as trainables.train.build_trial builds it; and steps each
-optimizer once. Distinct models, losses on them, and optimizers: a sum, not a product.
+Image shapes come from each dataset's record (DatasetInfo.layout) without reading the
+data (a driver on a cluster need not hold it); ``npz`` reads only the header of its
+``x`` array, when the file is there. The probe builds each distinct model for its shape
+and back-propagates a reconstruction loss through it on two random images, in the cell's
+batches (a batch of one image, for example, is not something BatchNorm can train on);
+runs each loss and score on that model's output, both built as the trainer builds them
+(trainables.assemble); and steps each optimizer once. Distinct models, losses on them, and
+optimizers: a sum, not a product.
 """
 
 from __future__ import annotations
@@ -15,88 +16,33 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import inspect
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from study.cell import Cell
 from study.errors import SpecError
-from trainables.datasets import DATASETS, to_unit_nchw
+from trainables.assemble import Training, build_loss, build_model
+from trainables.datasets import DATASETS
+from trainables.imageset import Shape
+from trainables.models import Output
+from trainables.optimizers import build_optimizer
+from trainables.preprocess import preprocess
+from trainables.train import score_test
 
-Shape = tuple[int, int, int]  # C, H, W
 PROBE_IMAGES = 2  # images the probe trains on: two, so BatchNorm sees a batch of two
 
 
-def _default(dataset: str, params: dict, name: str):
-    """A loader parameter as the loader will see it: the spec's value or its default."""
-    if name in params:
-        return params[name]
-    return inspect.signature(DATASETS[dataset]).parameters[name].default
-
-
-def lines_shape(root: Path, params: dict) -> Shape:
-    size = int(_default("lines", params, "size"))
-    return (1, size, size)
-
-
-def mvtec_shape(root: Path, params: dict) -> Shape:
-    size = int(_default("mvtec", params, "size"))
-    return (int(_default("mvtec", params, "channels")), size, size)
-
-
-NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
-               (2, 0): np.lib.format.read_array_header_2_0}
-
-
-def npz_shape(root: Path, params: dict) -> Shape | None:
-    """The shape of one image of the npz file's ``x`` from its .npy header (no pixels read);
-    None when the file is not on this machine or not a readable npz."""
-    path = Path(str(params.get("path", ""))).expanduser()
-    path = path if path.is_absolute() else Path(root).expanduser() / path
-    try:
-        with zipfile.ZipFile(path) as archive, archive.open("x.npy") as member:
-            read = NPY_HEADERS.get(np.lib.format.read_magic(member))
-            if read is None:
-                return None
-            shape, _, dtype = read(member)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None  # the trial reports it, with the loader's own message
-    if len(shape) not in (3, 4):
-        return None
-    one = np.zeros((1, *shape[1:]), dtype=dtype)  # to_unit_nchw decides the layout
-    return tuple(to_unit_nchw(one).shape[1:])
-
-
-def _fixed(shape: Shape) -> Callable[[Path, dict], Shape]:
-    return lambda root, params: shape
-
-
-# Dataset -> (data root, params) -> the [C, H, W] of its images (None: unknown here).
-IMAGE_SHAPES: dict[str, Callable[[Path, dict], Shape | None]] = {
-    "digits": _fixed((1, 8, 8)),
-    "lines": lines_shape,
-    "lines2x2": _fixed((1, 2, 2)),
-    "npz": npz_shape,
-    "mnist": _fixed((1, 28, 28)),
-    "fashion_mnist": _fixed((1, 28, 28)),
-    "svhn": _fixed((3, 32, 32)),
-    "cifar10": _fixed((3, 32, 32)),
-    "cifar100": _fixed((3, 32, 32)),
-    "mvtec": mvtec_shape,
-}
-
-
 @dataclasses.dataclass
-class Probe:
-    """A model built for a shape, its two images (as a Trial) and their train-mode output
-    (detached leaves, so each loss probed on it back-propagates to them only)."""
+class ProbedModel:
+    """A model built for a shape, its two images (as a Training) and their train-mode
+    output (detached leaves, so each loss probed on it back-propagates to them only)."""
 
-    trial: Any
-    out: Any
+    training: Training
+    out: Output
 
 
 def model_key(cell: Cell, shape: Shape) -> tuple:
@@ -110,14 +56,14 @@ def probe_cells(cells: Iterable[Cell], root: str | None) -> None:
     """Probes every distinct optimizer, model_key, and loss and score on each model.
 
     Args:
-        cells: cells whose fields already passed validate.check_field.
+        cells: cells whose fields already passed study.checks.check_field.
         root: the data root, for npz files (None: npz cells are not probed).
     Raises:
         SpecError: naming the cell's model, loss, score and batch size, the dataset and
             its image shape (or the optimizer and lr), and the error the trainer raised.
     """
     shapes: dict[tuple[str, str], Shape | None] = {}
-    models: dict[tuple, Probe] = {}
+    models: dict[tuple, ProbedModel] = {}
     seen: set[tuple] = set()
     with _one_thread_own_rng():
         for cell in cells:
@@ -140,17 +86,15 @@ def probe_cells(cells: Iterable[Cell], root: str | None) -> None:
 
 
 def image_shape(cell: Cell, root: str | None) -> Shape | None:
-    find = IMAGE_SHAPES.get(cell.dataset)
-    if find is None or (cell.dataset == "npz" and root is None):
+    """[C, H, W] of the cell's images, from its dataset's record (None: unknown here)."""
+    if cell.dataset == "npz" and root is None:
         return None
-    return find(Path(root or "."), cell.params("dataset"))
+    layout = DATASETS[cell.dataset].layout(Path(root or "."), cell.params("dataset"))
+    return None if layout is None else layout.shape
 
 
 def probe_optimizer(cell: Cell) -> None:
     """Builds the cell's optimizer and schedule on one parameter and steps them once."""
-    torch, _ = _torch_modules()
-    from trainables.optimizers import build_optimizer
-
     weight = torch.nn.Parameter(torch.ones(4))
     try:
         optimizer, schedule = build_optimizer(
@@ -181,16 +125,12 @@ def _named(cell: Cell, shape: Shape, step: Callable[[], Any]) -> Any:
         ) from err
 
 
-def run_model(cell: Cell, shape: Shape) -> Probe:
+def run_model(cell: Cell, shape: Shape) -> ProbedModel:
     """Builds the cell's model for PROBE_IMAGES random images of ``shape`` (preprocessed
     for it) and takes one backward pass of the reconstruction MSE in the cell's batches."""
-    torch, train = _torch_modules()
-    from trainables.models import MODELS, Output
-    from trainables.preprocess import preprocess
-
     images = np.random.default_rng(0).random((PROBE_IMAGES, *shape), dtype=np.float32)
     x = torch.tensor(preprocess(cell.model, images))
-    model = MODELS[cell.model](tuple(x.shape[1:]), cell.latent_dim, **cell.params("model"))
+    model = build_model(cell, x.shape[1:])
     model.train()
     batches = x.split(min(cell.batch_size, PROBE_IMAGES))
     outs = [model(batch) for batch in batches]
@@ -202,49 +142,32 @@ def run_model(cell: Cell, shape: Shape) -> Probe:
     out = model(x)
     leaves = {f.name: getattr(out, f.name) for f in dataclasses.fields(Output)}
     leaves = {k: None if v is None else v.detach().requires_grad_() for k, v in leaves.items()}
-    trial = train.Trial(model=model, loss_fn=None, optimizer=None, schedule=None, train_x=x,
+    training = Training(model=model, loss_fn=None, optimizer=None, schedule=None, train_x=x,
                         test_x=x, test_y=np.array([0, 1]), generator=None)
-    return Probe(trial=trial, out=Output(**leaves))
+    return ProbedModel(training=training, out=Output(**leaves))
 
 
-def run_loss_and_score(cell: Cell, probe: Probe) -> None:
-    """The cell's loss on the model's output, built as trainables.train.build_trial builds
-    it (trainer keywords, loss state), back-propagated; then its test score."""
-    _, train = _torch_modules()
-    from trainables.losses import LOSSES, loss_keywords
-    from trainables.preprocess import VALUE_RANGE
-    from trainables.svdd import LOSS_STATES
-
-    params = cell.params("loss")
-    state = LOSS_STATES[cell.loss](**params) if cell.loss in LOSS_STATES else None
+def run_loss_and_score(cell: Cell, probed: ProbedModel) -> None:
+    """The cell's loss on the model's output, built as the trainer builds it
+    (trainables.assemble: trainer keywords, loss state), back-propagated; then its test
+    score."""
+    loss_fn, state = build_loss(cell)
     if state is not None:
-        state.after_epoch(0, lambda: probe.out.z.detach())
-    supplied = {"value_range": VALUE_RANGE[cell.model], "state": state}
-    params |= {k: supplied[k] for k in loss_keywords(cell.loss)}
-    per_sample = LOSSES[cell.loss](probe.out, probe.trial.train_x, **params)
+        state.after_epoch(0, lambda: probed.out.z.detach())
+    per_sample = loss_fn(probed.out, probed.training.train_x)
     if tuple(per_sample.shape) != (PROBE_IMAGES,):
         raise ValueError(f"loss {cell.loss!r} returned shape {list(per_sample.shape)}, "
                          f"not one value per image [{PROBE_IMAGES}]")
     per_sample.mean().backward()  # a non-finite value is a result (diverged), not an error
     if state is not None:
-        state.after_step(probe.out.z.detach())
-    train.score_test(probe.trial, cell.score)
-
-
-@functools.lru_cache(maxsize=1)
-def _torch_modules():
-    import torch
-
-    from trainables import train
-
-    return torch, train
+        state.after_step(probed.out.z.detach())
+    score_test(probed.training, cell.score)
 
 
 @contextlib.contextmanager
 def _one_thread_own_rng() -> Iterator[None]:
     """One torch thread (tiny tensors: several times faster) and the caller's torch RNG
     left as it was."""
-    torch, _ = _torch_modules()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

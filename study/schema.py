@@ -1,4 +1,5 @@
-"""The Parquet schema: the contract between the study layer and the analysis layer.
+"""The store contract: the Parquet schemas study/ writes and analysis/ reads, the row
+statuses, and where each table lives under results/<study>/.
 
 Pure pyarrow; importing it pulls in neither torch nor ray.
 """
@@ -9,14 +10,19 @@ import pyarrow as pa
 
 from study.cell import CELL_FIELDS, CELL_TYPES
 
-_ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64()}
+# Python type of a cell field -> its Parquet column type.
+ARROW_TYPES: dict[type, pa.DataType] = {str: pa.string(), int: pa.int64(), float: pa.float64()}
 
-# pruned: a tuning trial its search stopped early (ASHA, study/tuning.py); it has epochs
-# and validation figures up to the stop, no test metrics.
+# pruned: a tuning trial its search stopped early (ASHA, study/tuned_plan.py); it has
+# epochs and validation figures up to the stop, no test metrics.
 STATUSES = ("complete", "diverged", "failed", "pruned")
+# A stored row in one of these is final: a resubmission does not run its cell again, and
+# in a tuned study it spends a trial of its group's budget. 'failed' (a crash, a lost
+# node) is not: its cell runs again, its trial is given back to the budget.
+SETTLED = ("complete", "diverged", "pruned")
 
 TRIALS = pa.schema(
-    [pa.field(name, _ARROW[CELL_TYPES[name]]) for name in CELL_FIELDS]
+    [pa.field(name, ARROW_TYPES[CELL_TYPES[name]]) for name in CELL_FIELDS]
     + [
         pa.field("cell_id", pa.string()),
         pa.field("loss_label", pa.string()),
@@ -40,8 +46,8 @@ TRIALS = pa.schema(
         pa.field("gpu_ids", pa.string()),
         pa.field("gpu_share", pa.float64()),
         pa.field("retries", pa.int64()),
-        # The Tune trial that ran the cell, how many cells it ran (a group: see
-        # study/groups.py) and the trial's seconds from its start to this cell's end.
+        # The Tune trial that ran the cell, how many cells it ran (a pack: see
+        # study/packing.py) and the trial's seconds from its start to this cell's end.
         pa.field("trial_id", pa.string()),
         pa.field("trial_cells", pa.int64()),
         pa.field("trial_elapsed_s", pa.float64()),
@@ -50,9 +56,9 @@ TRIALS = pa.schema(
         # against held-out training images of the other classes (labels of the train split).
         pa.field("val_recon_mse", pa.float64()),
         pa.field("val_auroc", pa.float64()),
-        # Tuned studies (search: optuna, study/tuning.py): the scientific combination a row
-        # tunes, its order in that group's search, the tuned fields (comma-separated) and
-        # the column the search selected on. NULL for grid rows.
+        # Tuned studies (search: optuna, study/tuned_groups.py): the scientific combination
+        # a row tunes, its order in that group's search, the tuned fields (comma-separated)
+        # and the column the search selected on. NULL for grid rows.
         pa.field("group_id", pa.string()),
         pa.field("group_trial", pa.int64()),
         pa.field("tuned_axes", pa.string()),
@@ -94,3 +100,31 @@ SCORES = pa.schema(
 )
 
 TABLES: dict[str, pa.Schema] = {"trials": TRIALS, "epochs": EPOCHS, "scores": SCORES}
+
+# Loss landscapes (`adstudy landscape`, study/landscape_store.py): every measured point,
+# and one summary row per trial under results/<study>/landscape/{points,summary}/.
+LANDSCAPE_POINTS = pa.schema([
+    ("study", pa.string()), ("cell_id", pa.string()), ("kind", pa.string()),
+    ("direction", pa.int64()), ("alpha", pa.float64()), ("beta", pa.float64()),
+    ("loss", pa.float64()), ("mse", pa.float64()),
+])
+LANDSCAPE_FIGURES = ("loss_center", "loss_rise", "sharpness", "mse_center", "mse_rise",
+                     "sharpness_mse")
+# The cell fields a summary row repeats, so a table needs no join with trials.
+LANDSCAPE_CELL = ("dataset", "normal_class", "model", "latent_dim", "loss", "optimizer", "lr",
+                  "batch_size", "epochs", "seed")
+# trainables.landscape.Options, as the summary's landscape_* columns.
+LANDSCAPE_OPTIONS = {"directions": pa.int64(), "points": pa.int64(), "grid": pa.int64(),
+                     "radius": pa.float64(), "samples": pa.int64(), "batch": pa.int64(),
+                     "seed": pa.int64()}
+LANDSCAPE_SUMMARY = pa.schema([
+    ("study", pa.string()), ("cell_id", pa.string()),
+    *[(name, ARROW_TYPES[CELL_TYPES[name]]) for name in LANDSCAPE_CELL],
+    ("loss_label", pa.string()), ("model_label", pa.string()),
+    *[(f"landscape_{name}", kind) for name, kind in LANDSCAPE_OPTIONS.items()],
+    *[(name, pa.float64()) for name in LANDSCAPE_FIGURES],
+    ("device", pa.string()), ("created_at", pa.string()),
+])
+# The DuckDB views (analysis.views) over every study's landscape folders.
+LANDSCAPE_VIEWS = {"landscape": ("landscape/summary", LANDSCAPE_SUMMARY),
+                   "landscape_points": ("landscape/points", LANDSCAPE_POINTS)}

@@ -21,10 +21,8 @@ Values of the named fields (dataset, model, loss, optimizer) are a name or a map
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,17 +30,15 @@ from typing import Any
 import yaml
 
 from study.analysis_options import AnalysisOptions, parse_analysis
-from study.cell import CELL_DEFAULTS, CELL_TYPES, NAMED_FIELDS, canonical_json
+from study.cell import MAX_STUDY_NAME, study_name_problem
 from study.errors import SpecError
-from study.tunespec import OptunaOptions, TuneAxis, check_tuned, parse_optuna, parse_tune
+from study.search_options import OptunaOptions, TuneAxis, parse_optuna, parse_tune
+from study.spec_values import AXIS_FIELDS, normalise_value, reject_unknown
 
 TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "tune", "optuna",
             "resources", "run", "analysis")
 AXIS_SECTIONS = ("compare", "vary", "fixed")
-# Parameters travel with their name ({name: lamp, base: l1}), never as separate axes.
-AXIS_FIELDS = tuple(n for n in CELL_DEFAULTS if n != "study" and not n.endswith("_params"))
-SEARCHES = ("grid", "optuna")  # optuna: tuned groups (study/tunespec.py, study/tuning.py)
-STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SEARCHES = ("grid", "optuna")  # optuna: tuned groups (study/search_options.py, tuned_plan.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +122,7 @@ def parse_spec(text: str, origin: str = "<string>") -> StudySpec:
         raise SpecError(f"{origin} is not valid YAML: {err}") from err
     if not isinstance(raw, Mapping):
         raise SpecError(f"{origin} must hold a mapping of keys, got {type(raw).__name__}")
-    _reject_unknown(raw, TOP_KEYS, "study file")
+    reject_unknown(raw, TOP_KEYS, "study file")
     spec = StudySpec(
         study=_study_name(raw.get("study")),
         description=str(raw.get("description", "")),
@@ -146,31 +142,13 @@ def parse_spec(text: str, origin: str = "<string>") -> StudySpec:
     return spec
 
 
-def did_you_mean(key: str, choices: tuple[str, ...] | list[str]) -> str:
-    """'; did you mean X?' for a near miss (spelling or a prefix, as lr_rate -> lr), else
-    the list of choices."""
-    key = str(key)
-    close = difflib.get_close_matches(key, list(choices), n=1)
-    prefixes = sorted((c for c in choices if key.startswith(c + "_")), key=len, reverse=True)
-    best = close or prefixes
-    return f"; did you mean {best[0]!r}?" if best else f"; choose from {sorted(choices)}"
-
-
-def _reject_unknown(raw: Mapping, allowed: tuple[str, ...], where: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise SpecError(f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}")
-
-
 def _study_name(value: Any) -> str:
     if value is None:
         raise SpecError("missing key 'study': give the study a name, e.g. 'study: quickstart'")
     name = str(value)
-    if not STUDY_NAME.match(name) or ".." in name:
-        raise SpecError(
-            f"study name {name!r} is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit (it becomes a folder name)"
-        )
+    problem = study_name_problem(name, MAX_STUDY_NAME)
+    if problem:
+        raise SpecError(problem)
     return name
 
 
@@ -184,7 +162,7 @@ def _axes(raw: Mapping, section: str) -> tuple[tuple[str, tuple[Any, ...]], ...]
     block = raw.get(section) or {}
     if not isinstance(block, Mapping):
         raise SpecError(f"{section} must be a mapping of axis: [values], got {block!r}")
-    _reject_unknown(block, AXIS_FIELDS, section)
+    reject_unknown(block, AXIS_FIELDS, section)
     axes = []
     for field, values in block.items():
         if not isinstance(values, list):
@@ -205,49 +183,8 @@ def _fixed(raw: Mapping) -> tuple[tuple[str, Any], ...]:
     block = raw.get("fixed") or {}
     if not isinstance(block, Mapping):
         raise SpecError(f"fixed must be a mapping of field: value, got {block!r}")
-    _reject_unknown(block, AXIS_FIELDS, "fixed")
+    reject_unknown(block, AXIS_FIELDS, "fixed")
     return tuple((f, normalise_value(f"fixed.{f}", f, v)) for f, v in block.items())
-
-
-def normalise_value(where: str, field: str, value: Any) -> Any:
-    """Checks one axis value's type; named fields become (name, canonical params JSON)."""
-    if field in NAMED_FIELDS:
-        return _named_value(where, value)
-    wanted = CELL_TYPES[field]
-    number = None
-    if wanted is float and isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    if wanted is float and isinstance(value, str):
-        try:
-            number = float(value)  # YAML reads 1e-3 (no dot) as a string
-        except ValueError:
-            pass
-    if number is not None:
-        if not math.isfinite(number):
-            raise SpecError(f"{where}: expected a finite number, got {value!r}")
-        return number
-    if wanted is int and isinstance(value, int) and not isinstance(value, bool):
-        if not -(2**63) <= value < 2**63:  # a Parquet int64 column holds it
-            raise SpecError(f"{where}: {value!r} is out of range; use at most 2**63 - 1")
-        return value
-    if wanted is str and isinstance(value, str):
-        return value
-    raise SpecError(f"{where}: expected {wanted.__name__}, got {value!r}")
-
-
-def _named_value(where: str, value: Any) -> tuple[str, str]:
-    if isinstance(value, str):
-        return (value, "{}")
-    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
-        params = {k: v for k, v in value.items() if k != "name"}
-        try:
-            return (value["name"], canonical_json(params))
-        except (TypeError, ValueError) as err:  # a YAML date or tag JSON cannot hold
-            raise SpecError(
-                f"{where}: parameters must be numbers, strings, lists or mappings "
-                f"(quote dates), got {params!r}: {err}"
-            ) from err
-    raise SpecError(f"{where}: expected a name or a mapping with 'name', got {value!r}")
 
 
 def _section(raw: Mapping, key: str, kind: type) -> Any:
@@ -255,7 +192,7 @@ def _section(raw: Mapping, key: str, kind: type) -> Any:
     if not isinstance(block, Mapping):
         raise SpecError(f"{key} must be a mapping, got {block!r}")
     fields = {f.name: f for f in dataclasses.fields(kind)}
-    _reject_unknown(block, tuple(fields), key)
+    reject_unknown(block, tuple(fields), key)
     values = {}
     for name, value in block.items():
         default = fields[name].default
@@ -287,3 +224,34 @@ def _reject_repeats(spec: StudySpec) -> None:
             if name in seen:
                 raise SpecError(f"{name!r} is in both {seen[name]} and {section}: keep it in one")
             seen[name] = section
+
+
+def check_tuned(spec: StudySpec) -> None:
+    """The rules that join the sections: tune needs optuna and optuna needs tune.
+
+    Raises:
+        SpecError: naming the section and what to change.
+    """
+    tuned = spec.search == "optuna"
+    if spec.tune and not tuned:
+        raise SpecError(f"tune: needs 'search: optuna' (search is {spec.search!r})")
+    if not tuned:
+        if spec.optuna != OptunaOptions():
+            raise SpecError(f"optuna: needs 'search: optuna' (search is {spec.search!r})")
+        return
+    if not spec.tune:
+        raise SpecError("search: optuna needs a tune: section, e.g. "
+                        "tune: {lr: {log_uniform: [1e-4, 1e-2]}}")
+    if spec.optuna.n_trials < 1:
+        raise SpecError(f"optuna.n_trials: {spec.optuna.n_trials!r} is not allowed; give the "
+                        "trials each group gets, e.g. optuna: {n_trials: 8}")
+    axes = {name for name, _ in (*spec.compare, *spec.vary, *spec.fixed)}
+    if "val_fraction" in axes:
+        raise SpecError("val_fraction: set optuna.val_fraction in a tuned study (the split "
+                        "every trial selects on), not an axis")
+    protocols = dict(spec.fixed).get("protocol"), *spec.axes.get("protocol", ())
+    if "val_auroc" in (spec.optuna.metric, spec.optuna.asha and spec.optuna.asha.metric) and (
+        "contaminated" in protocols
+    ):
+        raise SpecError("optuna.metric: 'val_auroc' needs labelled held-out anomalies, which "
+                        "protocol 'contaminated' has none of; choose 'val_recon_mse'")

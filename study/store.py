@@ -1,32 +1,34 @@
-"""The results store: results/<study>/{study.json, trials/, epochs/, scores/}.
+"""The results store: results/<study>/{study.json, trials/, epochs/, scores/, weights/,
+landscape/}. The one place the study layer writes or lists stored files.
 
 One Parquet file per cell and table, named by cell id. Every file is written under a
-temporary name that does not end in .parquet and then renamed, so readers never see half
-a file. The trials file is written last: a cell is stored exactly when its trials file
-exists. Paths may be local or any URI pyarrow.fs understands (s3://, gs://, file://).
+temporary name that does not end in .parquet (``.<name>.<uuid>.tmp``) and then renamed,
+so readers never see half a file. The trials file is written last: a cell is stored
+exactly when its trials file exists. Paths may be local or any URI pyarrow.fs
+understands (s3://, gs://, file://).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from study.cell import Cell
+from study.cell import Cell, study_name_problem
 from study.errors import StoreError
 from study.schema import EPOCHS, SCORES, TRIALS
 
-# A study name is one folder name: no separators, no '..', no leading dot (hidden).
-SAFE_STUDY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that was killed
+READ_ERRORS = (OSError, ValueError, pa.ArrowException)  # a truncated or corrupt file
 
 
 def resolve(root: str) -> tuple[pafs.FileSystem, str]:
@@ -34,9 +36,6 @@ def resolve(root: str) -> tuple[pafs.FileSystem, str]:
     if "://" in root:
         return pafs.FileSystem.from_uri(root)
     return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(root))
-
-
-STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that was killed
 
 
 class ResultsStore:
@@ -52,18 +51,17 @@ class ResultsStore:
     """
 
     def __init__(self, root: str, study: str, filesystem: pafs.FileSystem | None = None):
-        if not SAFE_STUDY.match(study) or ".." in study:
-            raise StoreError(
-                f"study name {study!r} is not allowed: use letters, digits, '_', '-' or '.', "
-                "starting with a letter or digit (it becomes one folder name)"
-            )
+        problem = study_name_problem(study)
+        if problem:
+            raise StoreError(problem)
         if filesystem is None:
             self.fs, base = resolve(root)
         else:
             self.fs, base = filesystem, root
         self.study = study
         self.path = f"{base.rstrip('/')}/{study}"
-        self.unreadable: dict[str, str] = {}  # trials files stored_statuses could not read
+        self.unreadable: dict[str, str] = {}  # trials files read_trials could not read
+        self._folders: set[str] = set()  # folders this store made or found (no mkdir each write)
 
     def table_dir(self, table: str) -> str:
         return f"{self.path}/{table}"
@@ -77,6 +75,7 @@ class ResultsStore:
         try:
             for table in ("trials", "epochs", "scores"):
                 self.fs.create_dir(self.table_dir(table), recursive=True)
+                self._folders.add(table)
             self.sweep_stale_temps()
             probe = f"{self.path}/.write-probe-{uuid.uuid4().hex}"
             try:
@@ -103,88 +102,51 @@ class ResultsStore:
             _remove_quietly(self.fs, path)
         return stale
 
-    def stored_statuses(self) -> dict[str, str]:
-        """cell_id -> status of every stored cell (read from its trials row).
+    # -- reading -------------------------------------------------------------------------
+
+    def names(self, folder: str) -> list[str]:
+        """The ``<name>.parquet`` files under ``<study>/<folder>``, as sorted names."""
+        selector = pafs.FileSelector(self.table_dir(folder), allow_not_found=True)
+        return sorted(i.base_name.removesuffix(".parquet") for i in self.fs.get_file_info(selector)
+                      if i.base_name.endswith(".parquet"))
+
+    def read_trials(self, columns: list[str] | None = None,
+                    where: pads.Expression | None = None) -> pa.Table:
+        """The stored trials rows (schema TRIALS: columns a file predates read as NULL).
 
         A trials file that cannot be read (truncated, corrupt) is left out, so its cell
         runs again and its files are replaced; its path and the reason land in
         ``self.unreadable``.
         """
-        files = self._parquet_files("trials")
+        files = [f"{self.table_dir('trials')}/{n}.parquet" for n in self.names("trials")]
         self.unreadable = {}
-        if not files:
-            return {}
+
+        def read(paths: list[str]) -> pa.Table:
+            data = pads.dataset(paths, schema=TRIALS, filesystem=self.fs, format="parquet")
+            return data.to_table(columns=columns, filter=where)
+
         try:
-            tables = [pq.read_table(files, columns=["cell_id", "status"], filesystem=self.fs)]
-        except (OSError, ValueError, pa.ArrowException):  # one bad file: read them one by one
-            tables = [t for t in (self._read_status(f) for f in files) if t is not None]
-        statuses: dict[str, str] = {}
-        for table in tables:
-            statuses |= zip(table["cell_id"].to_pylist(), table["status"].to_pylist(), strict=True)
-        return statuses
+            return read(files)
+        except READ_ERRORS:  # one bad file: read them one by one
+            tables = []
+            for path in files:
+                try:
+                    tables.append(read([path]))
+                except READ_ERRORS as err:
+                    self.unreadable[path] = str(err).splitlines()[0] if str(err) else \
+                        type(err).__name__
+            return pa.concat_tables(tables) if tables else read([])
 
-    def _read_status(self, path: str) -> pa.Table | None:
-        try:
-            return pq.read_table(path, columns=["cell_id", "status"], filesystem=self.fs)
-        except (OSError, ValueError, pa.ArrowException) as err:
-            self.unreadable[path] = str(err).splitlines()[0] if str(err) else type(err).__name__
-            return None
+    def stored_statuses(self) -> dict[str, str]:
+        """cell_id -> status of every stored cell (read from its trials row; see
+        read_trials for files that cannot be read)."""
+        table = self.read_trials(["cell_id", "status"])
+        return dict(zip(table["cell_id"].to_pylist(), table["status"].to_pylist(), strict=True))
 
-    def _parquet_files(self, table: str) -> list[str]:
-        selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
-        return sorted(
-            info.path for info in self.fs.get_file_info(selector) if info.path.endswith(".parquet")
-        )
-
-    def write_cell(self, cell: Cell, final: Mapping[str, Any], epochs: Iterable[Mapping]) -> None:
-        """Stores one finished cell: weights (when the final record carries them), scores
-        and epochs first, the trials row last."""
-        cell_id = cell.cell_id
-        written: list[str] = []
-        try:  # all or nothing: a failed write (a full disk) removes what this call wrote
-            if final.get("weights"):
-                written.append(self.write_weights(cell_id, final["weights"]))
-            epoch_rows = [{"study": cell.study, "cell_id": cell_id, **e} for e in epochs]
-            epochs_table = pa.Table.from_pylist(epoch_rows, schema=EPOCHS)
-            written.append(self._write("epochs", cell_id, epochs_table))
-            written.append(self._write("scores", cell_id, scores_table(cell, final)))
-            self._write("trials", cell_id, pa.Table.from_pylist([trial_row(cell, final)], TRIALS))
-        except BaseException:
-            for path in written:
-                _remove_quietly(self.fs, path)
-            raise
-
-    def _write(self, table: str, cell_id: str, data: pa.Table) -> str:
-        """Writes ``<table>/<cell_id>.parquet`` through a temp name; returns its path."""
-        final_path = f"{self.table_dir(table)}/{cell_id}.parquet"
-        temp_path = f"{self.table_dir(table)}/.{cell_id}.{uuid.uuid4().hex}.tmp"
-        try:
-            pq.write_table(data, temp_path, filesystem=self.fs)
-            self.fs.move(temp_path, final_path)
-        except BaseException:
-            _remove_quietly(self.fs, temp_path)
-            raise
-        return final_path
-
-    def write_weights(self, cell_id: str, data: bytes) -> str:
-        """weights/<cell_id>.pt: a trial's final state_dict (torch.save bytes); returns
-        its path."""
-        folder = self.table_dir("weights")
-        self.fs.create_dir(folder, recursive=True)
-        self._put(f"{folder}/{cell_id}.pt", bytes(data))
-        return f"{folder}/{cell_id}.pt"
-
-    def _put(self, path: str, data: bytes) -> None:
-        """Writes ``data`` to ``path`` through a temp name in its folder."""
-        folder, name = path.rsplit("/", 1)
-        temp_path = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
-        try:
-            with self.fs.open_output_stream(temp_path) as stream:
-                stream.write(data)
-            self.fs.move(temp_path, path)
-        except BaseException:
-            _remove_quietly(self.fs, temp_path)
-            raise
+    def read_folder(self, folder: str) -> list[dict[str, Any]]:
+        """Every row of every Parquet file under ``<study>/<folder>``."""
+        files = [f"{self.table_dir(folder)}/{n}.parquet" for n in self.names(folder)]
+        return pq.read_table(files, filesystem=self.fs).to_pylist() if files else []
 
     def read_weights(self, cell_id: str) -> bytes | None:
         """A trial's stored weights, or None when the study did not save them."""
@@ -194,15 +156,66 @@ class ResultsStore:
         except FileNotFoundError:
             return None
 
-    def write_study_json(self, record: Mapping[str, Any]) -> None:
-        self._put(f"{self.path}/study.json", json.dumps(record, indent=2, sort_keys=True).encode())
-
     def read_study_json(self) -> dict[str, Any] | None:
         try:
             with self.fs.open_input_stream(f"{self.path}/study.json") as stream:
                 return json.loads(stream.read())
         except (FileNotFoundError, NotADirectoryError):  # no study stored there
             return None
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write_cell(self, cell: Cell, final: Mapping[str, Any], epochs: Iterable[Mapping]) -> None:
+        """Stores one finished cell: weights (when the final record carries them), scores
+        and epochs first, the trials row last. All or nothing: a failed write (a full
+        disk) removes what this call wrote."""
+        cell_id = cell.cell_id
+        written: list[str] = []
+        try:
+            if final.get("weights"):
+                written.append(self.write_bytes("weights", f"{cell_id}.pt", final["weights"]))
+            epoch_rows = [{"study": cell.study, "cell_id": cell_id, **e} for e in epochs]
+            written.append(self.write_parquet(
+                "epochs", cell_id, pa.Table.from_pylist(epoch_rows, schema=EPOCHS)))
+            written.append(self.write_parquet("scores", cell_id, scores_table(cell, final)))
+            self.write_parquet("trials", cell_id,
+                               pa.Table.from_pylist([trial_row(cell, final)], TRIALS))
+        except BaseException:
+            for path in written:
+                _remove_quietly(self.fs, path)
+            raise
+
+    def write_parquet(self, folder: str, name: str, data: pa.Table) -> str:
+        """``<study>/<folder>/<name>.parquet``; returns its path."""
+        return self._atomic(folder, f"{name}.parquet",
+                            lambda temp: pq.write_table(data, temp, filesystem=self.fs))
+
+    def write_bytes(self, folder: str, name: str, data: bytes) -> str:
+        """``<study>/<folder>/<name>`` holding ``data``; returns its path."""
+        def write(temp: str) -> None:
+            with self.fs.open_output_stream(temp) as stream:
+                stream.write(bytes(data))
+
+        return self._atomic(folder, name, write)
+
+    def write_study_json(self, record: Mapping[str, Any]) -> None:
+        self.write_bytes("", "study.json", json.dumps(record, indent=2, sort_keys=True).encode())
+
+    def _atomic(self, folder: str, name: str, write: Callable[[str], None]) -> str:
+        """Writes a file through a temp name in its folder (created when missing), then
+        renames it: a reader sees the whole file or none."""
+        where = self.table_dir(folder) if folder else self.path
+        if folder not in self._folders:
+            self.fs.create_dir(where, recursive=True)
+            self._folders.add(folder)
+        temp, path = f"{where}/.{name}.{uuid.uuid4().hex}.tmp", f"{where}/{name}"
+        try:
+            write(temp)
+            self.fs.move(temp, path)
+        except BaseException:
+            _remove_quietly(self.fs, temp)
+            raise
+        return path
 
 
 def trial_row(cell: Cell, final: Mapping[str, Any]) -> dict[str, Any]:

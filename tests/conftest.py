@@ -1,4 +1,10 @@
-"""Shared fixtures: the real MNIST subset, a session-wide local Ray, tiny specs."""
+"""Shared fixtures: the real MNIST subset, a session-wide local Ray, and the markers.
+
+Markers (pyproject.toml): ``ray`` on every test that starts Ray (added here to every test
+using the ``ray_local`` fixture; modules that start their own Ray mark themselves),
+``slow`` on every test that trains for more than a second, ``cluster`` on multi-node
+tests. ``pytest -m "not ray and not slow"`` is the quick loop while developing.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,17 @@ import pytest
 
 MNIST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k.npz"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One OpenMP thread for torch in the tests and every process they start (drivers, bench
+# runs; Ray gives its workers one already): the tensors are tiny, and on a shared 2-core
+# machine a second thread spin-waits for a busy core (bench.flops: 41 s with two threads,
+# 7 s with one). Set before torch is imported anywhere in the session.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "ray_local" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
 
 
 @pytest.fixture
@@ -26,7 +43,7 @@ def ray_local():
     """One real local Ray for the whole test session (2 CPUs), shut down at the end."""
     import ray
 
-    from study.submit import init_ray
+    from study.runner import init_ray
 
     if not ray.is_initialized():
         init_ray(None, num_cpus=2)

@@ -30,7 +30,8 @@ def test_throughput_prints_a_ratio_per_column():
 
 
 def test_flops_prints_the_share_of_peak_for_each_model_and_the_stack():
-    out = run_bench("bench.flops", "--device", "cpu", "--batch-size", "16", "--stack", "2")
+    out = run_bench("bench.flops", "--device", "cpu", "--batch-size", "16", "--stack", "2",
+                    "--peak-size", "512")
     assert "measured fp32 matmul peak" in out
     assert re.search(r"\| cae \| \(1, 28, 28\) \| 6\.629 \|", out), out
     assert re.search(r"\| cae, stacked K=2 \|.*%", out), out

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from catalogue_files import write_mvtec, write_torchvision_root
 
+from study.checks import check_cells
 from study.cli import main
 from study.grid import expand
 from study.spec import load_spec, parse_spec
-from study.validate import validate_cells
 from trainables.datasets import DATASETS
 from trainables.losses import BASE_MAPS, LOSSES
 from trainables.models import MODELS
@@ -25,9 +25,10 @@ from trainables.scores import SCORES
 SMOKE = ("configs/catalogue_smoke.yaml", "configs/catalogue_smoke_vae.yaml")
 
 
+@pytest.mark.slow
 def test_the_smoke_studies_run_every_loss_and_model_to_completion(tmp_path):
     cells = [cell for path in SMOKE for cell in expand(load_spec(path))]
-    validate_cells(cells, str(tmp_path))
+    check_cells(cells, str(tmp_path))
     assert {c.loss for c in cells} == set(LOSSES) and {c.model for c in cells} == set(MODELS)
     bases = {json.loads(c.loss_params).get("base", "l2") for c in cells if c.loss == "lamp"}
     assert bases == set(BASE_MAPS)
@@ -75,6 +76,7 @@ def catalogue_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_describe_accepts_a_study_naming_every_item(catalogue_root, tmp_path, capsys):
     # `vae` needs a variational model, so it cannot cross every model: it gets its own
     # study (every model that can take it), and crossing it with cae is refused up front.
@@ -136,6 +138,7 @@ def test_describe_names_a_missing_or_malformed_npz_file_before_any_trial(tmp_pat
     assert main(["describe", str(config)]) == 0
 
 
+@pytest.mark.slow
 def test_contaminated_iaead_runs_on_real_mnist(mnist5k):
     cell = parse_spec(f"""
 study: iaead_mnist
@@ -161,6 +164,7 @@ fixed:
     assert 0.0 <= final["auroc"] <= 1.0 and np.isfinite(final["scores"]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_a_catalogue_study_runs_through_ray(ray_local, tmp_path):
     from analysis.stats import rows

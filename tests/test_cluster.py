@@ -28,7 +28,7 @@ import pytest
 from analysis.views import connect
 from analysis.views import rows as rows_of
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.ray, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 120

@@ -12,9 +12,10 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from study.errors import SpecError
+from study.ray_trial import trial_device
+from study.runner import cluster_address
 from study.spec import parse_spec
-from study.submit import cluster_address, submit
-from study.trainable import trial_device
+from study.submit import submit
 
 CLUSTER_YAML = Path(__file__).resolve().parents[1] / "cluster.yaml"
 

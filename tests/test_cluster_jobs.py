@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_cluster import ROOT, STUDY_TIMEOUT_S, LocalCluster, study_yaml, trial_rows
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.ray, pytest.mark.slow]
 
 
 def test_ray_job_submit_runs_a_study_on_both_nodes(tmp_path):

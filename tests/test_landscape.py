@@ -1,4 +1,4 @@
-"""Loss landscapes (trainables.landscape, study.landscapes, `adstudy landscape`): filter
+"""Loss landscapes (trainables.landscape, study.landscape_store, `adstudy landscape`): filter
 normalisation as Li et al., the trained weights left untouched, a trained minimum that
 rises on every side, and the whole path: a study that saves weights through Ray, then
 Parquet points and summaries, figures, a sharpness table, and a rerun that skips."""
@@ -18,9 +18,11 @@ from study.cli import main
 from study.spec import parse_spec
 from study.store import ResultsStore
 from study.submit import submit
-from trainables.landscape import Options, cell_landscape, filter_normalised, probe_for
+from trainables.landscape import Options, cell_landscape, filter_normalised, surface_for
 from trainables.models import MODELS
 from trainables.train import train_cell
+
+pytestmark = pytest.mark.slow  # trains, or submits through Ray
 
 LINES = '{"n_test":100,"n_train":200}'
 
@@ -53,8 +55,8 @@ def test_directions_are_filter_normalised_and_skip_biases():
 def test_a_trained_minimum_rises_on_every_side_and_weights_are_restored():
     cell, weights = trained()
     options = Options(directions=2, points=9, grid=5, radius=0.5, samples=64, batch=32)
-    probe = probe_for(cell, weights, "~/.cache/adstudy", options)
-    before = [p.detach().clone() for p in probe.params]
+    surface = surface_for(cell, weights, "~/.cache/adstudy", options)
+    before = [p.detach().clone() for p in surface.params]
     rows, summary = cell_landscape(cell, weights, "~/.cache/adstudy", options)
     assert len(rows) == 2 * 9 + 5 * 5
     line = [r for r in rows if r["kind"] == "1d" and r["direction"] == 0]
@@ -62,10 +64,10 @@ def test_a_trained_minimum_rises_on_every_side_and_weights_are_restored():
     assert centre["mse"] == pytest.approx(summary["mse_center"], rel=1e-5)
     assert line[0]["mse"] > centre["mse"] and line[-1]["mse"] > centre["mse"]
     assert summary["sharpness_mse"] > 0 and summary["sharpness"] == summary["sharpness_mse"]
-    probe.at([(0.3, [torch.ones_like(p) for p in probe.params])])
-    assert all(torch.equal(p, b) for p, b in zip(probe.params, before, strict=True))
+    surface.at([(0.3, [torch.ones_like(p) for p in surface.params])])
+    assert all(torch.equal(p, b) for p, b in zip(surface.params, before, strict=True))
     state = torch.load(io.BytesIO(weights), weights_only=True)
-    assert all(torch.equal(state[k], v) for k, v in probe.model.state_dict().items())
+    assert all(torch.equal(state[k], v) for k, v in surface.model.state_dict().items())
 
 
 def test_options_reject_bad_values_naming_them():

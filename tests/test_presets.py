@@ -97,6 +97,7 @@ def first_cell_runs(name: str) -> dict:
     return records[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PRESETS)
 def test_first_cell_of_every_smoke_preset_trains(name, mnist5k):
     final = first_cell_runs(name)

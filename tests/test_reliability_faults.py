@@ -31,7 +31,7 @@ from study.submit import submit
 from trainables.faults import FAULT_ENV
 from trainables.run import run_cell
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = """

@@ -14,9 +14,9 @@ from reliability_helpers import full_disk, snapshot
 from analysis.views import connect, rows
 from study.cell import Cell
 from study.cli import main
+from study.plan import make_plan
 from study.spec import parse_spec
 from study.store import ResultsStore
-from study.submit import plan
 
 FINAL = {"status": "complete", "auroc": 0.75, "scores": [0.1, 0.4, 0.9], "labels": [0, 0, 1]}
 EPOCHS = [{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.25}]
@@ -87,7 +87,7 @@ def test_a_damaged_trials_file_is_reported_and_its_cell_runs_again(results):
     bad = results / "s" / "trials" / f"{CELLS[2].cell_id}.parquet"
     damage(bad, "truncated")
     store = ResultsStore(str(results), "s")
-    work = plan(parse_spec(SPEC), store)
+    work = make_plan(parse_spec(SPEC), store)
     assert [c.cell_id for c in work.todo] == [CELLS[2].cell_id]
     assert list(store.unreadable) == [str(bad)]
     assert "magic bytes" in store.unreadable[str(bad)].lower()

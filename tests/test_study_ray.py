@@ -12,7 +12,7 @@ from study.errors import SpecError
 from study.spec import parse_spec
 from study.submit import submit
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 TINY = """
 study: tiny

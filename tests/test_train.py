@@ -5,6 +5,8 @@ from study.cell import Cell
 from trainables.run import run_cell
 from trainables.train import train_cell
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 CELL = Cell(study="t", dataset="digits", normal_class=1, latent_dim=4, epochs=3, batch_size=32,
             max_test=300)
 

@@ -1,5 +1,5 @@
 """Tuned studies without a running Ray: the spec, cell ids, the validation split, groups,
-and GroupSearch (Ray Tune's real OptunaSearch per group) driven by hand."""
+and GroupSearch (one real Optuna study per group) driven by hand."""
 
 import dataclasses
 
@@ -9,9 +9,9 @@ import pytest
 
 from study.cell import Cell
 from study.errors import SpecError
+from study.group_search import GroupSearch, selection_value
 from study.spec import parse_spec
-from study.tune_search import GroupSearch, selection_value
-from study.tuning import (
+from study.tuned_groups import (
     Group,
     StoredTrial,
     base_cells,
@@ -142,6 +142,7 @@ def test_the_contaminated_protocol_holds_out_unlabelled_pool_images(tmp_path):
     assert np.array_equal(task.test_x, full.test_x)  # evaluation still covers the whole pool
 
 
+@pytest.mark.slow
 def test_a_cell_with_a_validation_split_reports_validation_figures(tmp_path):
     cell = Cell(study="v", dataset="digits", normal_class=1, epochs=2, latent_dim=4,
                 val_fraction=0.25)
@@ -192,7 +193,7 @@ def test_group_search_gives_every_group_the_same_budget_and_then_finishes():
     spec = parse_spec(TUNED)
     search = GroupSearch(spec, groups_of(spec))
     configs = [search.suggest(f"t{i}") for i in range(14)]
-    assert configs[-1] == "FINISHED" and configs.count("FINISHED") == 14 - 4 * 3
+    assert configs[-1] is None and configs.count(None) == 14 - 4 * 3
     launched = [c for c in configs if isinstance(c, dict)]
     per_group: dict[str, list[int]] = {}
     for config in launched:
@@ -209,11 +210,11 @@ def test_only_the_selection_metric_of_a_complete_trial_reaches_optuna():
         spec.optuna, n_trials=4)), groups_of(spec)[:1])
     for i in range(4):
         search.suggest(f"t{i}")
-    search.on_trial_complete("t0", final(0.25, auroc=0.99))
-    search.on_trial_complete("t1", final(None, None, status="diverged"))
-    search.on_trial_complete("t2", None, error=True)  # the trial's process died
-    search.on_trial_complete("t3", {"kind": "final", "status": "failed"})  # the trainer raised
-    study = search.slots[0].searcher._ot_study
+    search.complete("t0", final(0.25, auroc=0.99))
+    search.complete("t1", final(None, None, status="diverged"))
+    search.complete("t2", None, error=True)  # the trial's process died
+    search.complete("t3", {"kind": "final", "status": "failed"})  # the trainer raised
+    study = search.slots[0].study.study
     states = [(t.state, t.value) for t in study.trials]
     assert states == [(optuna.trial.TrialState.COMPLETE, 0.25),
                       (optuna.trial.TrialState.PRUNED, None),
@@ -234,11 +235,11 @@ def test_a_group_warm_starts_from_its_stored_trials_and_runs_only_the_rest():
     search = GroupSearch(spec, groups_of(spec, stored)[:1])
     slot = search.slots[0]
     assert slot.remaining == 1 and slot.next_index == 3
-    trials = slot.searcher._ot_study.trials
+    trials = slot.study.study.trials
     assert [(t.state.name, t.value, t.params["lr"]) for t in trials] == [
         ("COMPLETE", 0.1, 0.001), ("PRUNED", None, 0.002)]
     config = search.suggest("x")
-    assert config["tags"]["group_trial"] == 3 and search.suggest("y") == "FINISHED"
+    assert config["tags"]["group_trial"] == 3 and search.suggest("y") is None
 
 
 def test_a_space_smaller_than_the_budget_runs_each_cell_once():
@@ -247,14 +248,14 @@ def test_a_space_smaller_than_the_budget_runs_each_cell_once():
                                "batch_size: {choice: [32]}"))
     search = GroupSearch(spec, groups_of(spec)[:1])
     configs = [search.suggest(f"t{i}") for i in range(3)]
-    assert [c == "FINISHED" for c in configs] == [False, False, True]  # latent_dim 4 or 8
+    assert [c is None for c in configs] == [False, False, True]  # latent_dim 4 or 8
     cells = {Cell.from_dict(c["cells"][0]).latent_dim for c in configs[:2]}
     assert cells == {4, 8} and search.launched == 2
 
 
 def test_the_plan_counts_each_groups_stored_trials_and_gives_back_unreadable_ones(tmp_path):
     from study.store import ResultsStore
-    from study.tuning import plan_tuned
+    from study.tuned_plan import plan_tuned
 
     spec = parse_spec(TUNED)
     store = ResultsStore(str(tmp_path), "t")
@@ -266,14 +267,14 @@ def test_the_plan_counts_each_groups_stored_trials_and_gives_back_unreadable_one
         store.write_cell(cell, {"status": "complete", "val_recon_mse": lr, "group_id": gid,
                                 "group_trial": index, "tune_metric": "val_recon_mse"}, [])
     work = plan_tuned(spec, store)
-    assert [g.spent for g in work.groups] == [3, 0, 0, 0] and work.todo == 9
+    assert [g.spent for g in work.groups] == [3, 0, 0, 0] and work.budget == 9
     assert "4 groups x 3 trials = 12 trials in the study, 3 stored, 9 to run" == work.describe()
     assert [t.value for t in work.groups[0].stored] == [0.001, 0.002, 0.003]
     broken = sorted((tmp_path / "t" / "trials").glob("*.parquet"))[0]
     broken.write_bytes(broken.read_bytes()[:40])  # a truncated file
     again = ResultsStore(str(tmp_path), "t")
     work = plan_tuned(spec, again)
-    assert work.groups[0].spent == 2 and work.todo == 10
+    assert work.groups[0].spent == 2 and work.budget == 10
     assert list(again.unreadable) == [str(broken)]
 
 
@@ -286,6 +287,6 @@ def test_every_sampler_suggests_cells_inside_the_space(sampler):
         cell = Cell.from_dict(search.suggest(f"t{i}")["cells"][0])
         assert 1e-4 <= cell.lr <= 1e-2 and cell.latent_dim in (4, 8)
         assert cell.optimizer in ("adam", "sgd") and cell.val_fraction == 0.2
-        search.on_trial_complete(f"t{i}", final(cell.lr, 0.5))
-    trials = search.slots[0].searcher._ot_study.trials
+        search.complete(f"t{i}", final(cell.lr, 0.5))
+    trials = search.slots[0].study.study.trials
     assert [t.value for t in trials] == [t.params["lr"] for t in trials]

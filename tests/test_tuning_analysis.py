@@ -12,7 +12,7 @@ from analysis.report import build_report
 from analysis.views import connect, rows
 from study.cell import Cell
 from study.store import ResultsStore
-from study.tuning import group_id
+from study.tuned_groups import group_id
 
 # Per group, four trials (lr, status, val_recon_mse, test auroc offset). The val-best
 # complete trial (lr 0.002) is NOT the test-best one (lr 0.001): selecting on validation

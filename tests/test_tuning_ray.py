@@ -18,7 +18,7 @@ from analysis.views import connect, rows
 from study.spec import parse_spec
 from study.submit import submit
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = """

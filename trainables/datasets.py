@@ -1,170 +1,65 @@
-"""Labelled image sets. Registry: DATASETS.
+"""Labelled image sets. Registry: DATASETS, one DatasetInfo record per dataset.
 
 Every loader takes the data root and its own parameters and returns an ImageSet of
 float32 images in [0, 1], shaped [N, C, H, W], with integer class labels. Embedded sets
-(digits, lines, lines2x2) need no files; npz reads a user's arrays; the torchvision sets
-(trainables.vision) and mvtec (trainables.mvtec) read files that DATASET_CHECKS looks for
-before any trial starts.
+(digits, lines, lines2x2) need no files; npz reads a user's arrays (trainables.embedded);
+the torchvision sets (trainables.vision) and mvtec (trainables.mvtec) read files that
+the record's ``files`` check looks for before any trial starts. Importing this module
+imports no torch: the driver reads the records (study.probe, study.cost, study.checks).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+from trainables import embedded, mvtec, vision
+from trainables.cell import canonical_json
+from trainables.imageset import ImageSet, Layout
 
-from study.cell import canonical_json
-from trainables import mvtec, vision
-from trainables.imageset import ImageSet, to_unit_nchw
-
-__all__ = ["DATASETS", "DATASET_CHECKS", "DATASET_CLASSES", "ImageSet", "load_dataset",
-           "to_unit_nchw"]
+__all__ = ["DATASETS", "DatasetInfo", "ImageSet", "Layout", "load_dataset"]
 
 
-def stratified_split(
-    x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A fixed-seed stratified split, so every cell of every study sees the same split."""
-    from sklearn.model_selection import train_test_split
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """Everything the study knows about one dataset, in one place.
 
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, stratify=y, random_state=seed
-    )
-    return x_tr, y_tr.astype(np.int64), x_te, y_te.astype(np.int64)
+    Attributes:
+        loader: (data root, **params) -> ImageSet.
+        classes: the labels a spec may name as normal_class (None: known from the data).
+        layout: (data root, params) -> Layout (sizes and image shape) without reading the
+            images; None when it cannot be known here (an npz file on workers only).
+        files: (data root, params) -> why loading would fail for want of files ('' =
+            it would not); None for a dataset that reads no files.
+    """
 
-
-def load_digits(root: Path, test_fraction: float = 1 / 3) -> ImageSet:
-    """scikit-learn's 1,797 8x8 handwritten digits (pixel values 0-16), split 2:1."""
-    from sklearn.datasets import load_digits as sk_digits
-
-    bunch = sk_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None]
-    x_tr, y_tr, x_te, y_te = stratified_split(x, bunch.target, test_fraction)
-    return ImageSet(x_tr, y_tr, x_te, y_te, tuple(str(i) for i in range(10)))
+    loader: Callable[..., ImageSet]
+    classes: tuple[int, ...] | None
+    layout: Callable[[Path, dict], Layout | None]
+    files: Callable[[Path, dict], str] | None
 
 
-def half_planes(angles: np.ndarray, offsets: np.ndarray, size: int) -> np.ndarray:
-    """Black/white images split by a line at each angle, shifted from the centre (pixels)."""
-    coords = np.arange(size, dtype=np.float32) - (size - 1) / 2
-    xx, yy = np.meshgrid(coords, coords)
-    normal_x, normal_y = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
-    side = xx[None] * normal_x + yy[None] * normal_y - offsets[:, None, None]
-    return (side > 0).astype(np.float32)[:, None]
+def _fixed(layout: Layout) -> Callable[[Path, dict], Layout]:
+    return lambda root, params: layout
 
 
-def load_lines(
-    root: Path, n_train: int = 1000, n_test: int = 500, size: int = 32, seed: int = 0
-) -> ImageSet:
-    """The AE-vs-VAE paper's images: a line through the centre at a random slope splits
-    white from black (class 0). Class 1, the anomalies, are lines that miss the centre by
-    3 to size/4 pixels. Both splits hold both classes in equal numbers."""
-    rng = np.random.default_rng(seed)
-
-    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = np.arange(n) % 2
-        shift = rng.uniform(3, size / 4, n) * rng.choice([-1, 1], n)
-        images = half_planes(rng.uniform(0, 2 * np.pi, n), np.where(labels, shift, 0.0), size)
-        return images, labels.astype(np.int64)
-
-    x_tr, y_tr = draw(2 * n_train)
-    x_te, y_te = draw(n_test)
-    return ImageSet(x_tr, y_tr, x_te, y_te, ("line", "offset_line"))
-
-
-# The paper's four 2x2 images (row-major pixels): lines at multiples of 90 degrees.
-LINES_2X2 = ((0, 0, 1, 1), (1, 0, 1, 0), (1, 1, 0, 0), (0, 1, 0, 1))
-
-
-def load_lines2x2(root: Path) -> ImageSet:
-    """All 16 binary 2x2 images; the paper's four are class 0, the other 12 class 1.
-    Train and test are the same 16 images (one_class trains on the four)."""
-    patterns = np.array([[(i >> b) & 1 for b in (3, 2, 1, 0)] for i in range(16)], np.float32)
-    labels = np.array([0 if tuple(p.astype(int)) in LINES_2X2 else 1 for p in patterns])
-    x = patterns.reshape(16, 1, 2, 2)
-    return ImageSet(x, labels, x.copy(), labels.copy(), ("line", "other"))
-
-
-def load_npz(root: Path, path: str = "", test_path: str = "", test_fraction: float = 0.2):
-    """A user's arrays: ``x`` (images) and ``y`` (integer labels) in one .npz file, split
-    stratified with a fixed seed, or a second file ``test_path`` as the test split.
-    Relative paths are taken from the data root."""
-    if not path:
-        raise ValueError("dataset npz needs a 'path' parameter: {name: npz, path: file.npz}")
-
-    def read(p: str) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(npz_file(root, p)) as arrays:
-            x, y = to_unit_nchw(arrays["x"]), arrays["y"].astype(np.int64)
-        if len(x) != len(y):
-            raise ValueError(f"dataset npz: {p} holds {len(x)} images (x) but {len(y)} "
-                             "labels (y); they must pair one to one")
-        return x, y
-
-    x, y = read(path)
-    if test_path:
-        x_te, y_te = read(test_path)
-        x_tr, y_tr = x, y
-    else:
-        x_tr, y_tr, x_te, y_te = stratified_split(x, y, test_fraction)
-    classes = tuple(str(c) for c in np.unique(np.concatenate([y_tr, y_te])))
-    return ImageSet(x_tr, y_tr, x_te, y_te, classes)
-
-
-def npz_file(root: Path, path: str) -> Path:
-    """Where an npz dataset's ``path`` points: absolute, or relative to the data root."""
-    full = Path(path).expanduser()
-    return full if full.is_absolute() else Path(root).expanduser() / full
-
-
-def npz_problem(root: Path, params: dict) -> str:
-    """Why load_npz would fail on these files ('' = it would not)."""
-    for field in ("path", "test_path"):
-        if not params.get(field):
-            continue
-        full = npz_file(root, params[field])
-        if not full.is_file():
-            return (f"dataset npz: {field} {params[field]!r} not found (looked for {full}); a "
-                    "relative path is read from the data root: set run.data_root or "
-                    "$ADSTUDY_DATA to the folder that holds it")
-        with np.load(full) as arrays:
-            missing = sorted({"x", "y"} - set(arrays.files))
-        if missing:
-            return (f"dataset npz: {full} has no array {' or '.join(missing)} (it needs x: "
-                    f"images and y: integer labels; it holds {sorted(arrays.files)})")
-    return ""
-
-
-DATASETS: dict[str, Callable[..., ImageSet]] = {
-    "digits": load_digits,
-    "lines": load_lines,
-    "lines2x2": load_lines2x2,
-    "npz": load_npz,
-    **vision.VISION_LOADERS,  # mnist, fashion_mnist, svhn, cifar10, cifar100 (coarse)
-    "mvtec": mvtec.load_mvtec,
-}
-
-# Class labels per dataset, for checking a spec before any data is read (None: from data).
-DATASET_CLASSES: dict[str, tuple[int, ...] | None] = {
-    "digits": tuple(range(10)),
-    "lines": (0, 1),
-    "lines2x2": (0, 1),
-    "npz": None,
-    "mnist": tuple(range(10)),
-    "fashion_mnist": tuple(range(10)),
-    "svhn": tuple(range(10)),
-    "cifar10": tuple(range(10)),
-    "cifar100": tuple(range(20)),  # the 20 coarse classes (superclasses), as IAEAD uses them
-    "mvtec": (0,),  # only 'good' can be the normal class; 1.. are the defect types
-}
-
-# Datasets that read files: (root, params) -> why loading would fail ('' = it would not),
-# asked before any trial starts.
-DATASET_CHECKS: dict[str, Callable[[Path, dict], str]] = {
-    **{name: functools.partial(vision.problem, name) for name in vision.SOURCES},
-    "mvtec": mvtec.problem,
-    "npz": npz_problem,
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo(embedded.load_digits, tuple(range(10)),
+                          _fixed(Layout(1198, 599, 10, (1, 8, 8))), None),
+    "lines": DatasetInfo(embedded.load_lines, (0, 1), embedded.lines_layout, None),
+    "lines2x2": DatasetInfo(embedded.load_lines2x2, (0, 1),
+                            _fixed(Layout(16, 16, 2, (1, 2, 2), normal_share=0.25)), None),
+    "npz": DatasetInfo(embedded.load_npz, None, embedded.npz_layout, embedded.npz_problem),
+    # mnist, fashion_mnist, svhn, cifar10, cifar100 (its 20 coarse classes, as IAEAD)
+    **{name: DatasetInfo(functools.partial(vision.load_torchvision, name),
+                         tuple(range(vision.LAYOUTS[name].classes)), _fixed(vision.LAYOUTS[name]),
+                         functools.partial(vision.problem, name))
+       for name in vision.SOURCES},
+    # only 'good' can be the normal class; 1.. are the defect types
+    "mvtec": DatasetInfo(mvtec.load_mvtec, (0,), mvtec.layout, mvtec.problem),
 }
 
 
@@ -182,7 +77,7 @@ def load_dataset(name: str, root: str | Path, params: dict) -> ImageSet:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(name: str, root: str, params_json: str) -> ImageSet:
-    images = DATASETS[name](Path(root), **json.loads(params_json))
+    images = DATASETS[name].loader(Path(root), **json.loads(params_json))
     for array in (images.x_train, images.y_train, images.x_test, images.y_test):
         array.flags.writeable = False
     return images

@@ -1,10 +1,17 @@
-"""The labelled image set every dataset loader returns, and image-layout helpers."""
+"""The labelled image set every dataset loader returns, what a dataset holds without its
+images (Layout), and image-layout and data-root helpers. No torch here."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+Shape = tuple[int, int, int]  # C, H, W
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,6 +23,23 @@ class ImageSet:
     x_test: np.ndarray
     y_test: np.ndarray
     classes: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What a dataset holds, known without reading its images (the probe reads the
+    shape, the cost estimate the sizes)."""
+
+    train: int  # images in the train split
+    test: int  # images in the test split
+    classes: int
+    shape: Shape  # one image, as the loader returns it
+    # One class's share of the images when it is not 1 / classes (lines2x2: 4 of 16).
+    normal_share: float | None = None
+
+    def of_one_class(self, images: int) -> float:
+        """How many of ``images`` belong to one (normal) class."""
+        return images / self.classes if self.normal_share is None else images * self.normal_share
 
 
 def to_unit_nchw(x: np.ndarray) -> np.ndarray:
@@ -30,3 +54,21 @@ def to_unit_nchw(x: np.ndarray) -> np.ndarray:
     if x.ndim == 4:
         return x
     raise ValueError(f"images must have 3 or 4 dimensions, got shape {x.shape}")
+
+
+def nchw_shape(shape: tuple[int, ...]) -> Shape:
+    """One image's [C, H, W] once to_unit_nchw has read an array of ``shape``."""
+    return tuple(to_unit_nchw(np.zeros((1, *shape[1:]), np.float32)).shape[1:])
+
+
+def data_path(root: str | Path, path: str) -> Path:
+    """A path a dataset parameter names: absolute as given, else relative to the data root."""
+    full = Path(str(path)).expanduser()
+    return full if full.is_absolute() else Path(root).expanduser() / full
+
+
+def loader_param(loader: Callable, params: dict, name: str) -> Any:
+    """A loader parameter as the loader sees it: the spec's value, else its default."""
+    if name in params:
+        return params[name]
+    return inspect.signature(loader).parameters[name].default

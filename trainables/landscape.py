@@ -23,7 +23,6 @@ SVDD centre) is not saved with the weights.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import io
 from collections.abc import Callable, Iterator
 
@@ -31,11 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from study.cell import Cell
-from trainables.losses import LOSSES, loss_keywords
-from trainables.models import MODELS
-from trainables.preprocess import VALUE_RANGE
-from trainables.train import build_task, pick_device
+from trainables.assemble import build_loss, build_model, build_task
+from trainables.cell import Cell
+from trainables.train import pick_device
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +91,7 @@ def measure(model: nn.Module, loss_fn: Callable, x: torch.Tensor,
 
 
 @dataclasses.dataclass
-class Probe:
+class LossSurface:
     """A trained model, its objective and images: the loss at theta + sum(c_i d_i)."""
 
     model: nn.Module
@@ -119,8 +116,8 @@ class Probe:
                 p.copy_(b)
 
 
-def probe_for(cell: Cell, weights: bytes, data_root: str, options: Options,
-              device: str = "cpu") -> Probe:
+def surface_for(cell: Cell, weights: bytes, data_root: str, options: Options,
+                device: str = "cpu") -> LossSurface:
     """The cell's model with its stored weights, its objective and a training subset.
 
     Raises:
@@ -131,30 +128,27 @@ def probe_for(cell: Cell, weights: bytes, data_root: str, options: Options,
     rng = np.random.default_rng(options.seed)
     keep = np.sort(rng.permutation(len(task.train_x))[: options.samples])
     x = torch.tensor(task.train_x[keep], device=dev)
-    model = MODELS[cell.model](tuple(x.shape[1:]), cell.latent_dim, **cell.params("model"))
-    state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    params = cell.params("loss")
-    supplied = {"value_range": VALUE_RANGE[cell.model], "state": None}
-    params |= {k: supplied[k] for k in loss_keywords(cell.loss)}
-    return Probe(model.to(dev), functools.partial(LOSSES[cell.loss], **params), x, options.batch)
+    model = build_model(cell, x.shape[1:])
+    model.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True))
+    loss_fn, _ = build_loss(cell, stateful=False)  # the state is not saved with the weights
+    return LossSurface(model.to(dev), loss_fn, x, options.batch)
 
 
-def landscape_rows(probe: Probe, options: Options) -> Iterator[dict]:
+def landscape_rows(surface: LossSurface, options: Options) -> Iterator[dict]:
     """Every measured point: kind '1d' (direction i, alpha) or '2d' (alpha, beta)."""
     generator = torch.Generator().manual_seed(options.seed)
     count = max(options.directions, 2 if options.grid else 0)
-    directions = [filter_normalised(probe.params, generator) for _ in range(count)]
+    directions = [filter_normalised(surface.params, generator) for _ in range(count)]
     alphas = np.linspace(-options.radius, options.radius, options.points)
     for i in range(options.directions):
         for a in alphas:
-            loss, mse = probe.at([(float(a), directions[i])])
+            loss, mse = surface.at([(float(a), directions[i])])
             yield {"kind": "1d", "direction": i, "alpha": float(a), "beta": 0.0,
                    "loss": loss, "mse": mse}
     grid = np.linspace(-options.radius, options.radius, options.grid)
     for a in grid:
         for b in grid:
-            loss, mse = probe.at([(float(a), directions[0]), (float(b), directions[1])])
+            loss, mse = surface.at([(float(a), directions[0]), (float(b), directions[1])])
             yield {"kind": "2d", "direction": -1, "alpha": float(a), "beta": float(b),
                    "loss": loss, "mse": mse}
 
@@ -181,8 +175,8 @@ def cell_landscape(cell: Cell, weights: bytes, data_root: str, options: Options,
         Every measured point (see landscape_rows) and one summary: the options, the
         centre values and the sharpness figures (see ``sharpness``).
     """
-    probe = probe_for(cell, weights, data_root, options, device)
-    rows = list(landscape_rows(probe, options))
-    figures = sharpness(rows, probe.at([]), options.radius)
-    summary = {**dataclasses.asdict(options), "samples": len(probe.x), **figures}
+    surface = surface_for(cell, weights, data_root, options, device)
+    rows = list(landscape_rows(surface, options))
+    figures = sharpness(rows, surface.at([]), options.radius)
+    summary = {**dataclasses.asdict(options), "samples": len(surface.x), **figures}
     return rows, summary

@@ -1,6 +1,8 @@
 """Protocols: how an anomaly-detection task is built from a labelled image set.
 
-Registry: PROTOCOLS. Test labels are 1 for anomalies (the positives), 0 for normals.
+Registry: PROTOCOLS, one ProtocolInfo per protocol: how it builds a task, and how many
+images that task holds (from the dataset's Layout, for the cost estimate). Test labels
+are 1 for anomalies (the positives), 0 for normals. No torch here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from trainables.datasets import ImageSet
+from trainables.imageset import ImageSet, Layout
 from trainables.validation import draw, split_off
 
 
@@ -123,4 +125,33 @@ def pooled(images: ImageSet, index: np.ndarray) -> np.ndarray:
     return np.concatenate([images.x_train[index[index < n]], images.x_test[index[index >= n] - n]])
 
 
-PROTOCOLS: dict[str, Callable[..., Task]] = {"one_class": one_class, "contaminated": contaminated}
+def one_class_size(layout: Layout, contamination: float, max_train: int,
+                   max_test: int) -> tuple[float, float]:
+    """(training images, test images) of a one_class task on data of ``layout``."""
+    n_train = layout.of_one_class(layout.train)
+    n_train = min(n_train, max_train) if max_train else n_train
+    return n_train, min(layout.test, max_test) if max_test else layout.test
+
+
+def contaminated_size(layout: Layout, contamination: float, max_train: int,
+                      max_test: int) -> tuple[float, float]:
+    """(training images, test images) of a contaminated task: one pool, capped."""
+    normal = layout.of_one_class(layout.train + layout.test)
+    pool = min(CONTAMINATED_CAP, normal / (1 - contamination))
+    n_train = min(pool, max_train) if max_train else pool
+    return n_train, min(n_train, max_test) if max_test else n_train
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtocolInfo:
+    """A protocol: ``build(images, normal_class, seed, contamination, max_train, max_test,
+    val_fraction) -> Task`` and ``size(layout, contamination, max_train, max_test)``."""
+
+    build: Callable[..., Task]
+    size: Callable[[Layout, float, int, int], tuple[float, float]]
+
+
+PROTOCOLS: dict[str, ProtocolInfo] = {
+    "one_class": ProtocolInfo(one_class, one_class_size),
+    "contaminated": ProtocolInfo(contaminated, contaminated_size),
+}

@@ -1,34 +1,72 @@
-"""run_cell: train_cell with failures turned into data and provenance attached."""
+"""Running a trial's cells: failures turned into data, provenance attached. No Ray here.
+
+``run_cells`` is what a trial runs (the Ray entry point, study/ray_trial.py, calls it):
+cells that make one stack (trainables.stacking) train together (trainables.train_stack),
+else one after another (``run_cell``: trainables.train.train_cell). Grouping many small
+cells into one trial pays the trial's start-up (process, imports, data load) once;
+stacking them also pays each step's overhead once. Nothing here raises: an exception
+ends each unfinished cell with a final record of status 'failed' and the error.
+"""
 
 from __future__ import annotations
 
-import datetime
 import platform
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from study.cell import Cell
-from study.provenance import versions
+from trainables.cell import Cell
+from trainables.faults import injected_fault
+from trainables.provenance import now, versions
+from trainables.stacking import can_stack
+from trainables.train import train_cell
+from trainables.train_stack import train_stack
+
+Record = tuple[str, dict[str, Any]]
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+def provenance() -> dict[str, Any]:
+    """Where and with what a cell ran: host, start time, code and library versions."""
+    return {"host": platform.node(), "started_at": now(), **versions()}
+
+
+def failed_record(err: Exception, epochs_run: int, where: dict[str, Any]) -> dict[str, Any]:
+    """The final record of a cell an exception ended: status 'failed', the error and the
+    last lines of its traceback (STYLE 7: a failure is data, never a NaN metric)."""
+    tail = "".join(traceback.format_exception(err)[-3:])
+    return {"kind": "final", "status": "failed",
+            "error": f"{type(err).__name__}: {err}\n{tail}"[:4000],
+            "epochs_run": epochs_run, **where, "finished_at": now()}
+
+
+def run_cells(
+    cells: Sequence[Cell], data_root: str, device: str = "auto", save_weights: bool = False
+) -> Iterator[Record]:
+    """Yields (cell_id, record) for every cell: its epoch records, then its final record.
+
+    Args:
+        cells: the trial's cells.
+        data_root: where datasets live.
+        device: 'auto', 'cpu' or 'cuda'.
+        save_weights: keep each model's weights (stacks are unstacked for that, so cells
+            then train one after another).
+    """
+    if can_stack(cells) and not save_weights:
+        yield from run_stack(cells, data_root, device)
+        return
+    for cell in cells:
+        for record in run_cell(cell, data_root, device, save_weights):
+            yield cell.cell_id, record
 
 
 def run_cell(
     cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto",
     save_weights: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Like train_cell, but never raises: an exception ends the trial with a final record
-    of status 'failed' and the error. The final record also carries host, versions and
-    start/finish times (and, with ``save_weights``, the trained weights as bytes)."""
-    from trainables.faults import injected_fault
-    from trainables.train import train_cell
-
+    """train_cell's records; the final one also carries host, versions and start/finish
+    times (and, with ``save_weights``, the trained weights as bytes)."""
     injected_fault(cell.cell_id)  # a test hook: a no-op unless ADSTUDY_FAULT_INJECT names it
-    started_at = now()
-    provenance = {"host": platform.node(), "started_at": started_at, **versions()}
+    where = provenance()
     epochs_run = 0
     try:
         for record in train_cell(cell, data_root, device, save_weights):
@@ -36,14 +74,26 @@ def run_cell(
                 epochs_run = record["epoch"]
                 yield record
             else:
-                yield record | provenance | {"finished_at": now()}
+                yield record | where | {"finished_at": now()}
     except Exception as err:  # noqa: BLE001 - every failure becomes a stored row
-        tail = "".join(traceback.format_exception(err)[-3:])
-        yield {
-            "kind": "final",
-            "status": "failed",
-            "error": f"{type(err).__name__}: {err}\n{tail}"[:4000],
-            "epochs_run": epochs_run,
-            **provenance,
-            "finished_at": now(),
-        }
+        yield failed_record(err, epochs_run, where)
+
+
+def run_stack(cells: Sequence[Cell], data_root: str, device: str) -> Iterator[Record]:
+    """train_stack with provenance on every final record; an exception fails every cell
+    that has no final record yet (with the error), and the others stand."""
+    where = provenance()
+    finished: set[str] = set()
+    epochs_run: dict[str, int] = {}
+    try:
+        for cell_id, record in train_stack(cells, data_root, device):
+            if record["kind"] == "final":
+                finished.add(cell_id)
+                record = record | where | {"finished_at": now()}
+            else:
+                epochs_run[cell_id] = record["epoch"]
+            yield cell_id, record
+    except Exception as err:  # noqa: BLE001 - every failure becomes a stored row
+        for cell in cells:
+            if cell.cell_id not in finished:
+                yield cell.cell_id, failed_record(err, epochs_run.get(cell.cell_id, 0), where)

@@ -11,14 +11,13 @@ of the SVHN and CIFAR files (for a re-packed copy, or a root a test writes).
 from __future__ import annotations
 
 import contextlib
-import functools
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from trainables.imageset import ImageSet, to_unit_nchw
+from trainables.imageset import ImageSet, Layout, to_unit_nchw
 
 # Dataset name -> the torchvision class that reads it.
 SOURCES: dict[str, str] = {
@@ -29,6 +28,14 @@ SOURCES: dict[str, str] = {
     "cifar100": "CIFAR100",
 }
 IDX_SETS = ("mnist", "fashion_mnist")  # idx files, accepted gzipped as distributed
+# What each set holds (cifar100: its 20 coarse classes, as IAEAD uses them).
+LAYOUTS: dict[str, Layout] = {
+    "mnist": Layout(60000, 10000, 10, (1, 28, 28)),
+    "fashion_mnist": Layout(60000, 10000, 10, (1, 28, 28)),
+    "svhn": Layout(73257, 26032, 10, (3, 32, 32)),
+    "cifar10": Layout(50000, 10000, 10, (3, 32, 32)),
+    "cifar100": Layout(50000, 10000, 20, (3, 32, 32)),
+}
 
 
 def source_class(name: str, verify: bool = True) -> type:
@@ -180,6 +187,3 @@ def load_torchvision(name: str, root: Path, download: bool = False, verify: bool
         to_unit_nchw(x_tr), y_tr.astype(np.int64), to_unit_nchw(x_te), y_te.astype(np.int64),
         class_names(name, root),
     )
-
-
-VISION_LOADERS = {name: functools.partial(load_torchvision, name) for name in SOURCES}

@@ -6,16 +6,13 @@ updates are elementwise); every step runs one vmapped forward/backward
 (torch.func.functional_call + vmap), so the Python and kernel-launch overhead of a step,
 and of the optimizer, is paid once for K cells, not K times. Each cell keeps
 its own seed: its own initial weights and its own batch order. Per-cell results equal
-sequential training up to float rounding (tests/test_stacked.py).
-
-Stackable cells differ only in seed and lr; the model has no batch norm and no sampling
-(cae, mlp_ae); the loss is deterministic; the data does not depend on the seed.
+sequential training up to float rounding (tests/test_train_stack.py). Which cells stack:
+trainables.stacking.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -25,27 +22,13 @@ import numpy as np
 import torch
 from torch.func import functional_call, vmap
 
-from study.cell import Cell
-from trainables.losses import LOSSES
+from trainables.assemble import build_loss, build_model, build_task
+from trainables.cell import Cell
 from trainables.metrics import detection_metrics, test_figures
-from trainables.models import MODELS
 from trainables.optimizers import build_optimizer
-from trainables.train import EVAL_BATCH, build_task, pick_device
+from trainables.stacking import one_stack
+from trainables.train import EVAL_BATCH, device_name, pick_device
 from trainables.validation import val_figures
-
-STACKED_MODELS = ("cae", "mlp_ae")
-STACKED_LOSSES = ("mse", "mae", "l1", "msle", "lmse", "lamp")
-PER_CELL_FIELDS = ("seed", "lr")
-
-
-def stack_key(cell: Cell) -> tuple | None:
-    """Cells with equal keys can train as one stack; None: this cell trains alone."""
-    if cell.model not in STACKED_MODELS or cell.loss not in STACKED_LOSSES:
-        return None
-    if cell.protocol != "one_class" or cell.max_train or cell.max_test:
-        return None  # the training images would depend on the seed
-    shared = {k: v for k, v in cell.to_dict().items() if k not in PER_CELL_FIELDS}
-    return tuple(sorted(shared.items()))
 
 
 class Stack:
@@ -63,9 +46,7 @@ class Stack:
         models = []
         for cell in cells:
             torch.manual_seed(cell.seed)  # the same initial weights as a sequential run
-            models.append(
-                MODELS[first.model](image_shape, first.latent_dim, **first.params("model"))
-            )
+            models.append(build_model(first, image_shape))
         if any(True for _ in models[0].buffers()):
             raise ValueError(f"model {first.model!r} has buffers (batch norm): cannot stack")
         self.names = [name for name, _ in models[0].named_parameters()]
@@ -84,7 +65,7 @@ class Stack:
         self.optimizer, self.schedule = build_optimizer(
             first.optimizer, groups, first.lr, first.params("optimizer")
         )
-        self.loss_fn = functools.partial(LOSSES[first.loss], **first.params("loss"))
+        self.loss_fn, _ = build_loss(first)  # stacked losses have no trainer state
 
     def params(self) -> dict[str, torch.Tensor]:
         """Every parameter as one tensor [K, ...], rows in ``rows`` order."""
@@ -167,8 +148,7 @@ def train_stack(
     Raises:
         ValueError: if the cells do not share one stack key or need another score.
     """
-    keys = {stack_key(c) for c in cells}
-    if None in keys or len(keys) != 1 or any(c.score != "recon_mse" for c in cells):
+    if not one_stack(cells):
         raise ValueError("cells differ in more than seed and lr, or cannot be stacked")
     started = time.perf_counter()
     dev = pick_device(device)
@@ -231,10 +211,6 @@ def epoch_rows(sums: dict[str, torch.Tensor], active: list[int]) -> dict[int, di
     """Per active cell (by index): its epoch figures as floats (one device sync)."""
     values = {name: t.cpu().tolist() for name, t in sums.items()}
     return {k: {name: values[name][j] for name in values} for j, k in enumerate(active)}
-
-
-def device_name(dev: torch.device) -> str:
-    return str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
 
 
 def final_record(status: str, error: str, last: dict, epochs_run: int) -> dict:

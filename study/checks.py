@@ -2,9 +2,10 @@
 
 Every error names the field, the value and the choices. Imports the trainables registries
 (and so torch) and reads no images: given the data root, it only looks for the files of
-datasets that read files (DATASET_CHECKS); it runs each distinct loss once on two random
-8x8 tensors to try its parameter values, and trains each distinct model/loss/optimizer
-for one step on two random images of its dataset's shape (study.probe).
+datasets that read files (each DatasetInfo's ``files``); it runs each distinct loss once
+on two random 8x8 tensors to try its parameter values (built as the trainer builds it,
+trainables.assemble), and trains each distinct model/loss/optimizer for one step on two
+random images of its dataset's shape (study.probe).
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ import inspect
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import torch
+
 from study.cell import Cell
 from study.errors import SpecError
-from study.spec import did_you_mean
-from trainables.datasets import DATASET_CHECKS, DATASET_CLASSES, DATASETS
+from study.probe import probe_cells
+from study.spec_values import did_you_mean
+from trainables.assemble import build_loss
+from trainables.datasets import DATASETS
 from trainables.losses import LOSSES, TRAINER_KEYWORDS
-from trainables.models import MODELS
+from trainables.models import MODELS, Output
 from trainables.optimizers import OPTIMIZERS, SCHEDULE_PARAMS
 from trainables.preprocess import PREPROCESS
 from trainables.protocols import PROTOCOLS
 from trainables.scores import SCORES
-from trainables.svdd import LOSS_STATES
 
-REGISTRIES: dict[str, dict[str, Callable]] = {
+REGISTRIES: dict[str, dict[str, object]] = {
     "dataset": DATASETS,
     "model": MODELS,
     "loss": LOSSES,
@@ -46,7 +50,7 @@ NON_NEGATIVE = ("max_train", "max_test", "seed")
 CONTEXT = {"normal_class": "dataset", "contamination": "protocol"}
 
 
-def validate_cells(
+def check_cells(
     cells: Iterable[Cell], data_root: str | None = None, shape_root: str | None = None
 ) -> None:
     """Raises SpecError for the first cell field no trainer could run, then for the first
@@ -59,8 +63,6 @@ def validate_cells(
         shape_root: where npz files are looked for to read their image shape (default:
             data_root); a file not found there is not probed (its trial reports it).
     """
-    from study.probe import probe_cells
-
     cells = list(cells)
     seen: set[tuple] = set()
     missing: list[str] = []  # every dataset's missing files, named together
@@ -84,7 +86,7 @@ def validate_cells(
 def files_problem(cell: Cell, data_root: str) -> str:
     """Why the cell's dataset would not find its files ('' = it would, or needs none, or
     was told to download them)."""
-    check = DATASET_CHECKS.get(cell.dataset)
+    check = DATASETS[cell.dataset].files
     return check(Path(data_root).expanduser(), cell.params("dataset")) if check else ""
 
 
@@ -95,11 +97,13 @@ def check_field(cell: Cell, field: str) -> None:
         if value not in registry:
             raise SpecError(f"unknown {field} {value!r}{did_you_mean(value, sorted(registry))}")
         if field in SUPPLIED:
-            check_params(field, value, registry[value], cell.params(field))
+            entry = registry[value]
+            fn = entry.loader if field == "dataset" else entry
+            check_params(field, value, fn, cell.params(field))
         if field == "model" and value not in PREPROCESS:
             raise SpecError(f"model {value!r} has no preprocessing entry in PREPROCESS")
         if field == "loss":
-            probe_loss(value, cell.params(field))
+            probe_loss(cell)
     elif field in POSITIVE and not value > 0:
         raise SpecError(f"{field}: {value!r} is not allowed; it must be > 0")
     elif field in NON_NEGATIVE and value < 0:
@@ -112,7 +116,7 @@ def check_field(cell: Cell, field: str) -> None:
             "be in (0, 0.5), e.g. 0.05 .. 0.25 as IAEAD"
         )
     elif field == "normal_class":
-        classes = DATASET_CLASSES.get(cell.dataset)
+        classes = DATASETS[cell.dataset].classes
         if classes is not None and value not in classes:
             raise SpecError(
                 f"normal_class: {value!r} is not a class of dataset {cell.dataset!r}; "
@@ -137,20 +141,15 @@ def check_params(field: str, name: str, fn: Callable, params: dict) -> None:
             )
 
 
-def probe_loss(name: str, params: dict) -> None:
-    """Runs the loss once on two random 8x8 images, so a parameter value it rejects (lamp's
-    base, iaead's nu, ...) fails here, naming the value and the choices."""
-    import torch
-
-    from trainables.models import Output
-
+def probe_loss(cell: Cell) -> None:
+    """Runs the cell's loss once on two random 8x8 images, so a parameter value it rejects
+    (lamp's base, iaead's nu, ...) fails here, naming the value and the choices."""
     gen = torch.Generator().manual_seed(0)
     recon, target = torch.rand(2, 1, 8, 8, generator=gen), torch.rand(2, 1, 8, 8, generator=gen)
     out = Output(recon=recon, z=torch.rand(2, 3, generator=gen), mu=torch.zeros(2, 3),
                  logvar=torch.zeros(2, 3))
     try:
-        if name in LOSS_STATES:
-            params = {**params, "state": LOSS_STATES[name](**params)}
-        LOSSES[name](out, target, **params)
+        loss_fn, _ = build_loss(cell)
+        loss_fn(out, target)
     except (ValueError, TypeError) as err:
-        raise SpecError(f"loss {name!r}: {err}") from err
+        raise SpecError(f"loss {cell.loss!r}: {err}") from err

@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from study.cell import Cell
-from trainables.stacked import stack_key, train_stack
+from trainables.stacking import stack_key
 from trainables.train import train_cell
+from trainables.train_stack import train_stack
+
+pytestmark = pytest.mark.slow  # every test here trains
 
 
 def cells_for(**fixed):

@@ -1,14 +1,16 @@
-"""The Ray Tune trainable: the one place a trial touches Ray.
+"""The Ray Tune trial function: the worker-side entry point, the one place a trial touches
+Ray (study.runner is the driver side).
 
-It runs a group of cells with trainables.group_run.run_group and reports them to Tune; the driver's
-store callback writes them. Ray assigns GPUs through CUDA_VISIBLE_DEVICES; with device
-'auto' the trial uses a GPU exactly when Ray gave it one and CUDA can use it. The final
-record says where the trial ran (Ray node id, the GPU ids and share Ray reserved), so a
-cluster run can be checked from the stored rows.
+It runs a trial's pack of cells with trainables.run.run_cells and reports their records to
+Tune; the driver's recorder (study.recorder) writes them. Ray assigns GPUs through
+CUDA_VISIBLE_DEVICES; with device 'auto' the trial uses a GPU exactly when Ray gave it one
+and CUDA can use it. The final record says where the trial ran (Ray node id, the GPU ids
+and share Ray reserved), so a cluster run can be checked from the stored rows.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -59,13 +61,13 @@ def reportable(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_trial(config: dict[str, Any]) -> None:
-    """Tune's function trainable: a group of cells (study/groups.py), each cell's final
+    """Tune's function trainable: a pack of cells (study/packing.py), each cell's final
     record reported with where and how it ran. A one-cell trial also reports every epoch
-    as it ends (schedulers such as ASHA read them); a group's epoch records travel inside
+    as it ends (schedulers such as ASHA read them); a pack's epoch records travel inside
     each cell's final record, so Tune handles one result per cell, not per cell-epoch."""
-    import time
-
-    from trainables.group_run import run_group
+    # Imported by the first trial, not when Tune creates the actor: an actor is up (and is
+    # handed trials) before torch is loaded, so the actors of every node share the work.
+    from trainables.run import run_cells
 
     started = time.perf_counter()
     cells = [Cell.from_dict(c) for c in config["cells"]]
@@ -75,7 +77,7 @@ def run_trial(config: dict[str, Any]) -> None:
     data_root = config.get("data_root", "~/.cache/adstudy")
     stream = len(cells) == 1
     epochs: dict[str, list[dict[str, Any]]] = {}
-    for cell_id, record in run_group(cells, data_root, device, config.get("save_weights", False)):
+    for cell_id, record in run_cells(cells, data_root, device, config.get("save_weights", False)):
         record = record | {"cell_id": cell_id}
         if record["kind"] == "epoch" and not stream:
             epochs.setdefault(cell_id, []).append(record)

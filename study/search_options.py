@@ -1,4 +1,4 @@
-"""The tuned part of a study spec: ``search: optuna``, its ``tune:`` and ``optuna:`` sections.
+"""The search options of a study spec: ``search: optuna``'s ``tune:`` and ``optuna:`` sections.
 
     search: optuna
     compare: {loss: [mse, lmse]}          # scientific: each value is tuned on its own
@@ -14,7 +14,7 @@
       val_fraction: 0.2                    # share of training images held out to select on
       asha: {metric: val_recon_mse, grace_period: 2}   # optional early stopping
 
-Imports neither optuna nor ray (study.tuning turns these into their objects).
+Imports neither optuna nor ray (study.group_search turns these into their objects).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 from study.cell import CELL_TYPES, NAMED_FIELDS
 from study.errors import SpecError
+from study.spec_values import AXIS_FIELDS, normalise_value, reject_unknown
 
 # Distribution kinds: which cell types each accepts.
 DISTRIBUTIONS: dict[str, tuple[type, ...]] = {
@@ -101,18 +102,14 @@ def parse_tune(raw: Mapping) -> tuple[TuneAxis, ...]:
     Raises:
         SpecError: naming the field, the value and the choices.
     """
-    from study.spec import AXIS_FIELDS, _reject_unknown
-
     block = raw.get("tune") or {}
     if not isinstance(block, Mapping):
         raise SpecError(f"tune must be a mapping of field: {{kind: values}}, got {block!r}")
-    _reject_unknown(block, AXIS_FIELDS, "tune")
+    reject_unknown(block, AXIS_FIELDS, "tune")
     return tuple(_axis(field, value) for field, value in block.items())
 
 
 def _axis(field: str, value: Any) -> TuneAxis:
-    from study.spec import normalise_value
-
     where = f"tune.{field}"
     if field in NOT_TUNABLE:
         raise SpecError(f"{where}: {field!r} cannot be tuned (it defines the task or how it is "
@@ -151,19 +148,17 @@ def parse_optuna(raw: Mapping) -> OptunaOptions:
     Raises:
         SpecError: naming the field, the value and the choices.
     """
-    from study.spec import _reject_unknown
-
     block = raw.get("optuna") or {}
     if not isinstance(block, Mapping):
         raise SpecError(f"optuna must be a mapping, got {block!r}")
     names = [f.name for f in dataclasses.fields(OptunaOptions)]
-    _reject_unknown(block, tuple(names), "optuna")
+    reject_unknown(block, tuple(names), "optuna")
     values = {k: _option("optuna", k, v, OptunaOptions) for k, v in block.items() if k != "asha"}
     if block.get("asha") is not None:
         asha = block["asha"]
         if not isinstance(asha, Mapping):
             raise SpecError(f"optuna.asha must be a mapping, got {asha!r}")
-        _reject_unknown(asha, tuple(f.name for f in dataclasses.fields(Asha)), "optuna.asha")
+        reject_unknown(asha, tuple(f.name for f in dataclasses.fields(Asha)), "optuna.asha")
         values["asha"] = Asha(**{k: _option("optuna.asha", k, v, Asha) for k, v in asha.items()})
     options = OptunaOptions(**values)
     _check_choices(options)
@@ -220,34 +215,3 @@ def allowed_metrics(labels: str) -> list[str]:
     """Selection metrics that read no more labels than ``labels`` allows."""
     level = LABELS.index(labels)
     return [m for m, (_, needs) in SELECT_METRICS.items() if LABELS.index(needs) <= level]
-
-
-def check_tuned(spec: Any) -> None:
-    """The rules that join the sections: tune needs optuna and optuna needs tune.
-
-    Raises:
-        SpecError: naming the section and what to change.
-    """
-    tuned = spec.search == "optuna"
-    if spec.tune and not tuned:
-        raise SpecError(f"tune: needs 'search: optuna' (search is {spec.search!r})")
-    if not tuned:
-        if spec.optuna != OptunaOptions():
-            raise SpecError(f"optuna: needs 'search: optuna' (search is {spec.search!r})")
-        return
-    if not spec.tune:
-        raise SpecError("search: optuna needs a tune: section, e.g. "
-                        "tune: {lr: {log_uniform: [1e-4, 1e-2]}}")
-    if spec.optuna.n_trials < 1:
-        raise SpecError(f"optuna.n_trials: {spec.optuna.n_trials!r} is not allowed; give the "
-                        "trials each group gets, e.g. optuna: {n_trials: 8}")
-    axes = {name for name, _ in (*spec.compare, *spec.vary, *spec.fixed)}
-    if "val_fraction" in axes:
-        raise SpecError("val_fraction: set optuna.val_fraction in a tuned study (the split "
-                        "every trial selects on), not an axis")
-    protocols = dict(spec.fixed).get("protocol"), *spec.axes.get("protocol", ())
-    if "val_auroc" in (spec.optuna.metric, spec.optuna.asha and spec.optuna.asha.metric) and (
-        "contaminated" in protocols
-    ):
-        raise SpecError("optuna.metric: 'val_auroc' needs labelled held-out anomalies, which "
-                        "protocol 'contaminated' has none of; choose 'val_recon_mse'")

@@ -114,6 +114,7 @@ def test_every_optimizer_takes_its_parameters_and_the_step_schedule(name):
     assert none is None and constant.param_groups[0]["lr"] == 0.1
 
 
+@pytest.mark.slow
 def test_iaead_cae_trains_on_signed_images_with_the_papers_recipe():
     cell = Cell(study="t", dataset="digits", model="iaead_cae", model_params='{"width":16}',
                 latent_dim=32, optimizer="sgd", lr=0.1, loss="mse", batch_size=32, epochs=3,

@@ -1,8 +1,13 @@
-"""The dataset and protocol catalogue: torchvision sets read from roots written here in
-their own file formats, MVTec AD from a category folder, every dataset through every
-protocol, and the missing-file check that runs before any trial."""
+"""The dataset and protocol registries' contract suite: every DatasetInfo record complete
+and true to its loader (layout, classes, files), every dataset through every protocol
+(and the protocol's size rule true to the task it builds), torchvision sets read from
+roots written here in their own file formats, MVTec AD from a category folder, the
+embedded sets, npz, and the missing-file check that runs before any trial."""
 
 from __future__ import annotations
+
+import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -16,10 +21,13 @@ from catalogue_files import (
 )
 
 from study.cell import Cell
+from study.checks import check_cells
 from study.errors import SpecError
+from study.probe import image_shape
 from study.spec import parse_spec
-from study.validate import validate_cells
-from trainables.datasets import DATASET_CHECKS, DATASET_CLASSES, DATASETS, load_dataset
+from trainables.datasets import DATASETS, DatasetInfo, load_dataset
+from trainables.embedded import LINES_2X2
+from trainables.imageset import Layout
 from trainables.protocols import CONTAMINATED_CAP, PROTOCOLS, contaminated, one_class
 from trainables.vision import SOURCES, expected_files
 
@@ -47,8 +55,60 @@ PARAMS = {
 }
 
 
+# Datasets whose layout is the data's own (the others' sizes are the real releases').
+EXACT_SIZES = ("digits", "lines", "lines2x2", "npz")
+READ_FILES = ("npz", *SOURCES, "mvtec")
+
+
 def test_params_cover_every_registered_dataset():
-    assert set(PARAMS) == set(DATASETS) == set(DATASET_CLASSES)
+    assert set(PARAMS) == set(DATASETS)
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_every_record_holds_every_fact_of_its_dataset(name):
+    info = DATASETS[name]
+    assert isinstance(info, DatasetInfo) and callable(info.loader) and callable(info.layout)
+    assert info.classes is None or (info.classes and all(isinstance(c, int) for c in info.classes))
+    assert (info.files is not None) == (name in READ_FILES)  # a file reader says what it lacks
+    assert {f.name for f in dataclasses.fields(DatasetInfo)} == {
+        "loader", "classes", "layout", "files"}
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_the_layout_is_what_the_loader_gives(name, data_root):
+    """The probe's image shape and the cost's sizes come from the record, never from the
+    data: they must match what the loader returns."""
+    layout = DATASETS[name].layout(data_root, PARAMS[name])
+    images = load_dataset(name, data_root, PARAMS[name])
+    assert isinstance(layout, Layout) and layout.shape == images.x_train.shape[1:]
+    cell = Cell(study="p", dataset=name, dataset_params=json.dumps(PARAMS[name]))
+    assert image_shape(cell, str(data_root)) == layout.shape  # what the probe builds on
+    if name in EXACT_SIZES:
+        assert (layout.train, layout.test) == (len(images.x_train), len(images.x_test))
+        assert layout.classes == len(images.classes)
+    if DATASETS[name].classes is not None and name != "mvtec":  # mvtec: good vs defects
+        assert layout.classes == len(DATASETS[name].classes)
+
+
+def test_an_npz_file_not_here_has_no_layout_and_is_not_probed(tmp_path):
+    assert DATASETS["npz"].layout(tmp_path, {"path": "absent.npz"}) is None
+    missing = Cell(study="p", dataset="npz", dataset_params='{"path": "absent.npz"}')
+    assert image_shape(missing, str(tmp_path)) is None  # the trial says why
+
+
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
+@pytest.mark.parametrize("name", EXACT_SIZES)
+def test_the_protocols_size_rule_is_the_task_it_builds(name, protocol, data_root):
+    """The cost estimate's image counts (ProtocolInfo.size over the dataset's layout) are
+    the task's, up to the class imbalance of one normal class (the rule takes the mean)."""
+    layout = DATASETS[name].layout(data_root, PARAMS[name])
+    images = load_dataset(name, data_root, PARAMS[name])
+    for cap in (0, 5):
+        task = PROTOCOLS[protocol].build(images, normal_class=0, seed=0, contamination=0.2,
+                                         max_train=cap, max_test=cap)
+        n_train, n_test = PROTOCOLS[protocol].size(layout, 0.2, cap, cap)
+        assert n_train == pytest.approx(len(task.train_x), rel=0.15, abs=1)
+        assert n_test == pytest.approx(len(task.test_y), rel=0.15, abs=1)
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -73,26 +133,26 @@ def test_mnist_is_read_from_gzipped_idx_files(data_root):
 @pytest.mark.parametrize("name", ["svhn", "cifar10", "cifar100"])
 def test_md5_checks_reject_files_that_differ_from_the_release(name, data_root):
     with pytest.raises(RuntimeError, match="MD5 sums differ.*verify: false"):
-        DATASETS[name](data_root, verify=True)
+        DATASETS[name].loader(data_root, verify=True)
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_missing_files_are_named_with_how_to_get_them(name, tmp_path):
-    message = DATASET_CHECKS[name](tmp_path, {"download": False})
+    message = DATASETS[name].files(tmp_path, {"download": False})
     for path in expected_files(name, tmp_path):
         assert str(path.relative_to(tmp_path)) in message
     assert "download: true" in message and f"torchvision.datasets.{SOURCES[name]}" in message
-    assert DATASET_CHECKS[name](tmp_path, {"download": True}) == ""
+    assert DATASETS[name].files(tmp_path, {"download": True}) == ""
     with pytest.raises(FileNotFoundError, match="are missing"):
-        DATASETS[name](tmp_path)
+        DATASETS[name].loader(tmp_path)
 
 
 def test_a_study_with_missing_files_fails_before_any_trial(tmp_path, data_root):
     spec = parse_spec("study: s\nfixed:\n  dataset: {name: cifar10, download: false}\n")
     cell = Cell(study="s", dataset="cifar10", dataset_params='{"download":false}')
     with pytest.raises(SpecError, match="cifar-10-batches-py/data_batch_1"):
-        validate_cells([cell], str(tmp_path))
-    validate_cells([cell], str(data_root))  # present: accepted
+        check_cells([cell], str(tmp_path))
+    check_cells([cell], str(data_root))  # present: accepted
     assert spec.run.data_root  # validated against the spec's root by describe / plan
 
 
@@ -116,11 +176,11 @@ def test_mvtec_reads_a_category_folder_resized(data_root):
 
 
 def test_mvtec_names_what_is_missing(tmp_path):
-    assert "needs a 'path'" in DATASET_CHECKS["mvtec"](tmp_path, {})
-    message = DATASET_CHECKS["mvtec"](tmp_path, {"path": "nowhere/bottle"})
+    assert "needs a 'path'" in DATASETS["mvtec"].files(tmp_path, {})
+    message = DATASETS["mvtec"].files(tmp_path, {"path": "nowhere/bottle"})
     assert "nowhere/bottle/train/good" in message and "mvtec.com" in message
     with pytest.raises(FileNotFoundError, match="train/good"):
-        DATASETS["mvtec"](tmp_path, path="nowhere/bottle")
+        DATASETS["mvtec"].loader(tmp_path, path="nowhere/bottle")
 
 
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
@@ -132,10 +192,13 @@ def test_every_dataset_yields_images_and_0_1_labels_with_its_protocols_counts(
     for x, y in ((images.x_train, images.y_train), (images.x_test, images.y_test)):
         assert x.dtype == np.float32 and x.ndim == 4 and len(x) == len(y)
         assert 0.0 <= x.min() and x.max() <= 1.0
-    classes = DATASET_CLASSES[name]
+    classes = DATASETS[name].classes
     if classes is not None and name != "mvtec":  # mvtec lists its one normal class, 0
         assert set(np.unique(np.concatenate([images.y_train, images.y_test]))) <= set(classes)
-    task = PROTOCOLS[protocol](images, normal_class=0, seed=0, contamination=0.2)
+    if name in ("digits", "lines", "lines2x2"):  # embedded: every class in either split
+        for y in (images.y_train, images.y_test):
+            assert set(np.unique(y)) == set(classes)
+    task = PROTOCOLS[protocol].build(images, normal_class=0, seed=0, contamination=0.2)
     assert set(np.unique(task.test_y)) == {0, 1}
     n_normal_train = int((images.y_train == 0).sum())
     if protocol == "one_class":
@@ -200,10 +263,56 @@ def test_contaminated_rejects_rho_it_cannot_meet():
         contaminated(pool(n_per_class=3), 0, 0, 0.2)  # nothing to detect
     cell = Cell(study="s", protocol="contaminated", contamination=0.0)
     with pytest.raises(SpecError, match="not allowed with protocol 'contaminated'"):
-        validate_cells([cell])
+        check_cells([cell])
 
 
 def test_one_class_records_max_train_and_max_test_caps(data_root):
     images = load_dataset("cifar10", data_root, {"verify": False})
     task = one_class(images, normal_class=1, seed=0, max_train=3, max_test=7)
     assert len(task.train_x) == 3 and len(task.test_x) == 7
+
+
+def test_npz_dataset_reads_real_mnist(mnist5k):
+    images = load_dataset("npz", mnist5k.parent, {"path": mnist5k.name})
+    assert images.x_train.shape[1:] == (1, 28, 28)
+    assert len(images.x_train) + len(images.x_test) == 5000
+    assert len(images.x_test) == 1000 and images.classes == tuple(str(i) for i in range(10))
+    assert images.x_train.max() == 1.0
+
+
+def test_npz_needs_a_path(tmp_path):
+    with pytest.raises(ValueError, match="needs a 'path'"):
+        DATASETS["npz"].loader(tmp_path)
+
+
+def test_lines2x2_holds_the_papers_four_images_as_the_normal_class(tmp_path):
+    images = load_dataset("lines2x2", tmp_path, {})
+    task = one_class(images, normal_class=0, seed=0)
+    assert sorted(map(tuple, task.train_x.reshape(4, 4).astype(int).tolist())) == sorted(
+        LINES_2X2
+    )
+    assert task.test_y.sum() == 12 and len(task.test_y) == 16
+
+
+def test_lines_are_half_planes_through_the_centre(tmp_path):
+    images = load_dataset("lines", tmp_path, {"n_train": 20, "n_test": 10})
+    normal = images.x_train[images.y_train == 0][:, 0]
+    # A line through the centre splits the image into two equal halves (up to the diagonal).
+    assert np.allclose(normal.mean(axis=(1, 2)), 0.5, atol=0.04)
+    assert set(np.unique(normal)) == {0.0, 1.0}
+
+
+def test_one_class_trains_on_the_normal_class_and_tests_on_everything(tmp_path):
+    images = load_dataset("digits", tmp_path, {})
+    task = one_class(images, normal_class=3, seed=0)
+    assert len(task.train_x) == (images.y_train == 3).sum()
+    assert len(task.test_x) == len(images.x_test)
+    assert task.test_y.tolist() == (images.y_test != 3).astype(int).tolist()
+    capped = one_class(images, normal_class=3, seed=0, max_train=10, max_test=50)
+    assert len(capped.train_x) == 10 and len(capped.test_x) == 50
+
+
+def test_one_class_rejects_a_class_the_data_lacks(tmp_path):
+    images = load_dataset("lines2x2", tmp_path, {})
+    with pytest.raises(ValueError, match="normal_class 5 has no images"):
+        one_class(images, normal_class=5, seed=0)

@@ -1,7 +1,8 @@
-"""Code and library versions recorded with every trial and study."""
+"""Code and library versions and times recorded with every trial and study."""
 
 from __future__ import annotations
 
+import datetime
 import functools
 import subprocess
 from importlib import metadata
@@ -39,3 +40,8 @@ def versions() -> dict[str, str]:
         "ray_version": _version("ray"),
         "git_sha": git_sha(),
     }
+
+
+def now() -> str:
+    """The current UTC time as stored (ISO 8601, seconds)."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

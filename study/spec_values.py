@@ -1,0 +1,74 @@
+"""One value of a study file, checked: unknown keys named with a near miss, axis values
+of the right type, named values ({name: ..., params}) made canonical. Shared by the spec's
+sections (study.spec, study.search_options) so none imports another."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from study.cell import CELL_DEFAULTS, CELL_TYPES, NAMED_FIELDS, canonical_json
+from study.errors import SpecError
+
+# Parameters travel with their name ({name: lamp, base: l1}), never as separate axes.
+AXIS_FIELDS = tuple(n for n in CELL_DEFAULTS if n != "study" and not n.endswith("_params"))
+
+
+def did_you_mean(key: str, choices: tuple[str, ...] | list[str]) -> str:
+    """'; did you mean X?' for a near miss (spelling or a prefix, as lr_rate -> lr), else
+    the list of choices."""
+    key = str(key)
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    prefixes = sorted((c for c in choices if key.startswith(c + "_")), key=len, reverse=True)
+    best = close or prefixes
+    return f"; did you mean {best[0]!r}?" if best else f"; choose from {sorted(choices)}"
+
+
+def reject_unknown(raw: Mapping, allowed: tuple[str, ...], where: str) -> None:
+    """Raises SpecError naming the first key of ``raw`` not in ``allowed``."""
+    for key in raw:
+        if key not in allowed:
+            raise SpecError(f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}")
+
+
+def normalise_value(where: str, field: str, value: Any) -> Any:
+    """Checks one axis value's type; named fields become (name, canonical params JSON)."""
+    if field in NAMED_FIELDS:
+        return _named_value(where, value)
+    wanted = CELL_TYPES[field]
+    number = None
+    if wanted is float and isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    if wanted is float and isinstance(value, str):
+        try:
+            number = float(value)  # YAML reads 1e-3 (no dot) as a string
+        except ValueError:
+            pass
+    if number is not None:
+        if not math.isfinite(number):
+            raise SpecError(f"{where}: expected a finite number, got {value!r}")
+        return number
+    if wanted is int and isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**63:  # a Parquet int64 column holds it
+            raise SpecError(f"{where}: {value!r} is out of range; use at most 2**63 - 1")
+        return value
+    if wanted is str and isinstance(value, str):
+        return value
+    raise SpecError(f"{where}: expected {wanted.__name__}, got {value!r}")
+
+
+def _named_value(where: str, value: Any) -> tuple[str, str]:
+    if isinstance(value, str):
+        return (value, "{}")
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        params = {k: v for k, v in value.items() if k != "name"}
+        try:
+            return (value["name"], canonical_json(params))
+        except (TypeError, ValueError) as err:  # a YAML date or tag JSON cannot hold
+            raise SpecError(
+                f"{where}: parameters must be numbers, strings, lists or mappings "
+                f"(quote dates), got {params!r}: {err}"
+            ) from err
+    raise SpecError(f"{where}: expected a name or a mapping with 'name', got {value!r}")

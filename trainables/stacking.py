@@ -1,0 +1,38 @@
+"""Which cells can train as one vmapped stack (trainables.train_stack). No torch here: the
+driver packs cells into trials by the same key (study.packing, study.cost).
+
+Stackable cells differ only in seed and lr; the model has no batch norm and no sampling
+(cae, mlp_ae); the loss is deterministic and stateless; the data does not depend on the
+seed; the score is the common yardstick (recon_mse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trainables.cell import Cell
+
+STACKED_MODELS = ("cae", "mlp_ae")
+STACKED_LOSSES = ("mse", "mae", "l1", "msle", "lmse", "lamp")
+PER_CELL_FIELDS = ("seed", "lr")
+
+
+def stack_key(cell: Cell) -> tuple | None:
+    """Cells with equal keys can train as one stack; None: this cell trains alone."""
+    if cell.model not in STACKED_MODELS or cell.loss not in STACKED_LOSSES:
+        return None
+    if cell.protocol != "one_class" or cell.max_train or cell.max_test:
+        return None  # the training images would depend on the seed
+    shared = {k: v for k, v in cell.to_dict().items() if k not in PER_CELL_FIELDS}
+    return tuple(sorted(shared.items()))
+
+
+def one_stack(cells: Sequence[Cell]) -> bool:
+    """Every cell has the same stack key and the common yardstick as its score."""
+    keys = {stack_key(c) for c in cells}
+    return None not in keys and len(keys) == 1 and all(c.score == "recon_mse" for c in cells)
+
+
+def can_stack(cells: Sequence[Cell]) -> bool:
+    """More than one cell, and they make one stack (what a trial trains stacked)."""
+    return len(cells) > 1 and one_stack(cells)
