@@ -18,7 +18,11 @@ from analysis import tables_lmse_lamp as lmse
 from analysis.claim_inputs import tail_sql
 from analysis.convergence import TRIALS_SQL
 from analysis.tables import PaperTable
-from analysis.views import rows
+from analysis.views import check_columns, label_column, rows
+from study.errors import SpecError
+
+# Columns --metric may name (the test metrics, the final losses, the validation figures).
+METRICS = (*deltas.METRICS, "val_auroc", "val_recon_mse")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +34,21 @@ class Options:
     metric: str = "auroc"
     by: tuple[str, ...] = ()
     last: int = convergence.LAST_K
+
+    def __post_init__(self) -> None:
+        """Every option that lands in SQL is checked against a whitelist first.
+
+        Raises:
+            SpecError: naming the option, the value and the choices.
+        """
+        try:
+            deltas.check_metric(self.metric, METRICS)
+            label_column(self.axis)
+            check_columns(self.by)
+        except ValueError as err:
+            raise SpecError(str(err)) from None
+        if not isinstance(self.last, int) or self.last < 1:
+            raise SpecError(f"--last {self.last!r} is not allowed; give a whole number >= 1")
 
 
 DEFAULTS = Options()

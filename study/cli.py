@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from study.cli_store import add_store_parsers
 from study.errors import SpecError, StoreError
 
 DEFAULT_RESULTS = "results"
@@ -167,7 +168,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         print(f"adstudy landscape: error: {err}", file=sys.stderr)
         return 2
     folder = f"{store.path}/landscape"
-    for path in plot_landscapes(folder, summaries, args.by):
+    for path in plot_landscapes(folder, summaries, args.by, store):
         print(f"figure written to {path}")
     write_records(table, "table", sys.stdout)
     return 0
@@ -176,11 +177,12 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 def landscape_trials(results: str, study: str, where: str | None) -> list[dict]:
     """The study's complete trials (optionally those matching the SQL condition ``where``
     over the trials view), by cell id: the rows `adstudy landscape` measures."""
+    from analysis.guard import check_condition
     from analysis.views import connect, rows
     from study.cell import CELL_FIELDS
 
-    con = connect(results, [study])
-    condition = f" AND ({where})" if where else ""
+    con = connect(results, [study], read_only=True)  # --where is a user's SQL: read-only
+    condition = f" AND {check_condition(con, where, 'trials')}" if where else ""
     columns = ", ".join([*CELL_FIELDS, "loss_label", "model_label"])
     return rows(con, f"SELECT {columns} FROM trials WHERE status = 'complete'{condition} "
                      "ORDER BY cell_id")
@@ -272,6 +274,7 @@ def parser() -> argparse.ArgumentParser:
     add_sql_parser(sub)
     add_report_parser(sub)
     add_landscape_parser(sub)
+    add_store_parsers(sub)  # status, check, compact (study.cli_store)
     return top
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,9 @@ class RunOptions:
     reuse_actors: bool = True
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise SpecError(f"run.device: {self.device!r} is not allowed; choose from "
+                            "['auto', 'cpu', 'cuda'] (or 'cuda:N')")
         if not self.data_root:
             default = os.environ.get("ADSTUDY_DATA") or "~/.cache/adstudy"
             object.__setattr__(self, "data_root", default)
