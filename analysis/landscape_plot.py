@@ -8,6 +8,7 @@ LAMP paper's fig. 3 (denser contours = steeper).
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def plot_landscapes(folder: str | Path, summaries: list[dict], by: str = "batch_
                     store: ResultsStore | None = None) -> list[Path]:
     """Writes landscape_1d.png and (when a 2-D grid was measured) landscape_2d.png into
     ``folder`` (results/<study>/landscape); returns the files written. The points are
-    read from ``store`` (default: the study whose landscape folder ``folder`` is)."""
+    read from ``store`` (default: the study whose landscape folder ``folder`` is); on an
+    object store the figures are drawn in a temp folder and stored through the store."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,6 +66,16 @@ def plot_landscapes(folder: str | Path, summaries: list[dict], by: str = "batch_
     if store is None:
         store = ResultsStore(str(folder.parent.parent), folder.parent.name)
     points = read_points(store)
+    if not store.local:
+        with tempfile.TemporaryDirectory() as temp:
+            drawn = _plot_all(plt, Path(temp), points, summaries, by)
+            for path in drawn:
+                store.write_bytes("landscape", path.name, path.read_bytes())
+        return [Path(f"{store.shown}/landscape/{p.name}") for p in drawn]
+    return _plot_all(plt, folder, points, summaries, by)
+
+
+def _plot_all(plt, folder: Path, points, summaries, by) -> list[Path]:
     groups = sorted({s[by] for s in summaries})
     losses = sorted({s["loss_label"] for s in summaries})
     if not groups:

@@ -50,8 +50,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Exit 0: every study whole; 1: something is damaged or left out (listed)."""
-    from study.status import check_store
+    """Exit 0: every study whole (notes aside); 1: something is damaged or left out."""
+    from study.status import NOTE, check_store
 
     problems = [{"study": store.study, **p} for store in stores(args)
                 for p in check_store(store)]
@@ -60,9 +60,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     elif problems:
         print_table(problems, ("study", "what", "where", "why"))
-    else:
+    damage = [p for p in problems if p["what"] != NOTE]
+    if not damage and args.format != "json":
         print(f"every study in {args.results} is whole")
-    return 1 if problems else 0
+    return 1 if damage else 0
 
 
 def cmd_compact(args: argparse.Namespace) -> int:

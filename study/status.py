@@ -20,6 +20,7 @@ from study.spec import parse_spec
 from study.store import CELL_TABLES, ResultsStore, resolve
 from study.store_files import MANIFEST, is_temp
 
+NOTE = "note: temp files"  # never read, swept when old: listed, not damage
 COLUMNS = ("study", "expected", "stored", "complete", "diverged", "pruned", "failed",
            "damaged", "running", "driver", "last_activity", "spec")
 
@@ -92,7 +93,8 @@ def driver_text(lease: dict[str, Any] | None, live: bool, now: float) -> str:
     who = f"{lease.get('command', '?')} pid {lease.get('pid')} on {lease.get('host')}"
     age = now - float(lease.get("renewed", 0))
     if live:
-        return f"{who}, heartbeat {age:.0f} s ago"
+        doing = "" if "cells_total" in lease else ", planning"
+        return f"{who}{doing}, heartbeat {age:.0f} s ago"
     return f"{who} gone (last heartbeat {age:.0f} s ago)"
 
 
@@ -122,7 +124,7 @@ def check_store(store: ResultsStore) -> list[dict[str, str]]:
     temps = [i.path for i in store.fs.get_file_info(selector)
              if i.type == pafs.FileType.File and is_temp(i.base_name)]
     if temps:
-        found.append({"what": "temp files", "where": f"{store.shown}/...",
+        found.append({"what": NOTE, "where": f"{store.shown}/...",
                       "why": f"{len(temps)} temp file(s) of writers at work or killed; a "
                              "submit removes those over an hour old"})
     return found
