@@ -67,8 +67,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from analysis.queries import Options, is_named, lookup, run_named
-    from analysis.shell import run_shell
+    from analysis.options import Options, is_named  # light: plain SQL loads no scipy
     from analysis.views import connect, materialize, rows, study_names
 
     def write(records: list[dict], stream) -> None:
@@ -88,8 +87,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         con = connect(args.results, studies, read_only=not args.allow_files)
         if args.query is None:  # interactive shell (or statements piped on stdin)
+            from analysis.shell import run_shell
+
             return 1 if run_shell(con, sys.stdin, sys.stdout, write, options) else 0
         named = is_named(args.query)
+        if named:
+            from analysis.queries import lookup, run_named
         if named and lookup(args.query).sql is None:  # several queries: read the files once
             materialize(con)
         records = run_named(con, args.query, options) if named else rows(con, args.query)
@@ -127,7 +130,7 @@ def write_records(records: list[dict], fmt: str, stream) -> None:
             writer.writeheader()
             writer.writerows(records)
     else:
-        from analysis.report import markdown_table
+        from analysis.document import markdown_table
 
         stream.write(markdown_table(records))
 
