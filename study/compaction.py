@@ -101,6 +101,22 @@ def _compact(store: ResultsStore, cells_per_part: int) -> Compacted:
     return Compacted(len(cells), len(groups), removed, left)
 
 
+def add_group(store: ResultsStore, tables: dict[str, pa.Table]) -> dict[str, str]:
+    """Stores rows already gathered (a table name -> its rows, e.g. an import or a
+    simulation) as one compacted group: a part per table, then the manifest extended by
+    the group. The caller holds the study (its lease, or a store no driver uses).
+    Returns the group (table -> part file name)."""
+    group: dict[str, str] = {}
+    for table, rows in tables.items():
+        cells = pc.unique(rows["cell_id"]) if rows.num_rows else pa.array([], pa.string())
+        group[table] = _write_part(store, table, rows, cells)
+    manifest = store.manifest()
+    manifest = {"version": 1, "compacted_at": now(),
+                "groups": [*manifest.get("groups", []), group]}
+    store.write_bytes("", MANIFEST, json.dumps(manifest, indent=1).encode())
+    return group
+
+
 def _write_part(store: ResultsStore, table: str, rows: pa.Table, cells: pa.Array) -> str:
     """One part of ``table`` holding the rows of ``cells``; returns its file name."""
     rows = rows.filter(pc.is_in(rows["cell_id"], cells))

@@ -32,6 +32,7 @@ MANIFEST = "compacted.json"
 KEY_COLUMNS = ("study", "cell_id")
 READ_ERRORS = (OSError, ValueError, pa.ArrowException)  # a truncated or corrupt file
 CHECK_THREADS = 16  # footers read at once (one request each on an object store)
+FILES_PER_READ = 1000  # per-cell files read into one table at a time
 
 
 @dataclasses.dataclass
@@ -170,19 +171,24 @@ def read_rows(fs: pafs.FileSystem, files: TableFiles, schema: pa.Schema,
     bad: dict[str, str] = {}
 
     def read(paths: list[str], flt: pads.Expression | None) -> pa.Table:
-        return dataset(fs, paths, schema).to_table(columns=columns, filter=flt)
+        # One chunk per file would cost far more memory than the rows (a buffer per
+        # column and file): files are read a slice at a time and each slice combined.
+        table = dataset(fs, paths, schema).to_table(columns=columns, filter=flt)
+        return table.combine_chunks()
 
     def read_each(paths: list[str], flt: pads.Expression | None) -> list[pa.Table]:
-        try:
-            return [read(paths, flt)]
-        except READ_ERRORS:  # a damaged data page: read file by file
-            out = []
-            for path in paths:
-                try:
-                    out.append(read([path], flt))
-                except READ_ERRORS as err:
-                    bad[path] = f"unreadable: {reason_of(err)}"
-            return out
+        out = []
+        for start in range(0, len(paths), FILES_PER_READ):
+            some = paths[start:start + FILES_PER_READ]
+            try:
+                out.append(read(some, flt))
+            except READ_ERRORS:  # a damaged data page: read file by file
+                for path in some:
+                    try:
+                        out.append(read([path], flt))
+                    except READ_ERRORS as err:
+                        bad[path] = f"unreadable: {reason_of(err)}"
+        return out
 
     tables = read_each(list(files.cells.values()), where)
     if files.parts:
@@ -190,4 +196,4 @@ def read_rows(fs: pafs.FileSystem, files: TableFiles, schema: pa.Schema,
         flt = own if where is None else (where if own is None else where & own)
         tables += read_each(files.parts, flt)
     tables = [t for t in tables if t.num_rows] or [read([], where)]
-    return pa.concat_tables(tables), bad
+    return pa.concat_tables(tables).combine_chunks(), bad
