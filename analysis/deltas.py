@@ -183,7 +183,7 @@ def unpaired(
                CASE WHEN status <> 'complete' THEN 'trial ' || status
                     WHEN NOT usable THEN 'no {metric}'
                     WHEN value = ? THEN 'no complete partner at any other value'
-                    ELSE 'no complete {baseline} partner' END AS reason,
+                    ELSE 'no complete {baseline.replace("'", "''")} partner' END AS reason,
                count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
                array_to_string(list(cell_id ORDER BY cell_id)[1:3], ' ') AS example_cells
         FROM s

@@ -1,22 +1,20 @@
-"""Read-only SQL for ``adstudy sql``, and leaving unreadable Parquet files out of the views.
+"""Read-only SQL for ``adstudy sql`` and every user-supplied SQL fragment.
 
-A read-only connection (``lock``) may read only the study folders its views cover: DuckDB's
-``enable_external_access = false`` with those folders in ``allowed_directories`` refuses
-every other file (COPY TO elsewhere, ATTACH, INSTALL/LOAD, read_csv of other files), and
+The views read through pyarrow (analysis.views), so a read-only connection (``lock``) needs
+no file at all: DuckDB's ``enable_external_access = false`` refuses every file (COPY TO,
+ATTACH, INSTALL/LOAD, read_csv, read_text, ...), its temp directory is switched off first
+(DuckDB otherwise allows its default ``.tmp`` under the working directory), and
 ``lock_configuration`` keeps SQL from turning that off. Statements that write or attach
-files are refused by type before they run (``check_statements``), which also covers
-writes into the study folders the views need to read.
+files are refused by type before they run (``check_statements``). A condition a user
+passes to a command (``adstudy landscape --where``) must be one expression
+(``check_condition``).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Sequence
 
 import duckdb
-import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 # Statement types that write, attach or load files.
 WRITES = {
@@ -31,11 +29,9 @@ WRITES = {
 HINT = "adstudy sql is read-only; pass --allow-files to let SQL read and write other files"
 
 
-def lock(con: duckdb.DuckDBPyConnection, folders: Sequence[str]) -> None:
-    """Makes ``con`` read-only: files only under ``folders`` (local paths), for reading."""
-    if folders:
-        listed = ", ".join("'" + f.rstrip("/").replace("'", "''") + "/'" for f in folders)
-        con.execute(f"SET allowed_directories = [{listed}]")
+def lock(con: duckdb.DuckDBPyConnection) -> None:
+    """Makes ``con`` read-only: no file may be read or written from SQL."""
+    con.execute("SET temp_directory = ''")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
 
@@ -60,21 +56,31 @@ def check_statements(con: duckdb.DuckDBPyConnection, sql: str) -> None:
             )
 
 
-def readable(
-    fs: pafs.FileSystem, paths: Iterable[str], warn: Callable[[str], None]
-) -> list[str]:
-    """The paths whose Parquet footer reads; each other one is named through ``warn``."""
-    good = []
-    for path in paths:
-        try:
-            pq.read_metadata(path, filesystem=fs)
-        except (OSError, ValueError, pa.ArrowException) as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            warn(f"cannot read {path} ({reason}); the views leave it out")
-        else:
-            good.append(path)
-    return good
+def check_condition(con: duckdb.DuckDBPyConnection, condition: str, table: str) -> str:
+    """``condition`` as one SQL expression over ``table`` (a --where), checked on ``con``.
+
+    Raises:
+        ValueError: when it is not exactly one expression (a closing parenthesis and a
+            second statement, a comment that swallows the rest), naming it.
+    """
+    sql = f"SELECT * FROM {table} WHERE ({condition})"
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as err:
+        raise ValueError(f"--where {condition!r} is not an SQL condition: {err}") from err
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT or (
+        "--" in condition or "/*" in condition or ";" in condition
+    ):
+        raise ValueError(f"--where {condition!r} must be one condition over the {table} "
+                         "columns, e.g. \"normal_class = 0 AND lr < 0.01\"")
+    return f"({condition})"
+
+
+_warned: set[str] = set()
 
 
 def to_stderr(message: str) -> None:
-    sys.stderr.write(f"adstudy: warning: {message}\n")
+    """A warning on stderr, each message once per process (a report connects twice)."""
+    if message not in _warned:
+        _warned.add(message)
+        sys.stderr.write(f"adstudy: warning: {message}\n")

@@ -8,14 +8,16 @@ LAMP paper's fig. 3 (denser contours = steeper).
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from analysis.views import rows
+from study.schema import LANDSCAPE_POINTS
+from study.store import ResultsStore
 
 
 def sharpness_table(summaries: list[dict[str, Any]], by: str = "batch_size") -> list[dict]:
@@ -41,26 +43,39 @@ def sharpness_table(summaries: list[dict[str, Any]], by: str = "batch_size") -> 
         FROM summary GROUP BY ALL ORDER BY "{by}", loss""")
 
 
-def read_points(folder: Path) -> dict[str, list[dict]]:
-    """cell_id -> its stored points."""
+def read_points(store: ResultsStore) -> dict[str, list[dict]]:
+    """cell_id -> its stored points (read through the store: checked files only)."""
     out: dict[str, list[dict]] = defaultdict(list)
-    for file in sorted((folder / "points").glob("*.parquet")):
-        for row in pq.read_table(file).to_pylist():
-            out[row["cell_id"]].append(row)
+    for row in store.read_folder("landscape/points", LANDSCAPE_POINTS):
+        out[row["cell_id"]].append(row)
     return out
 
 
-def plot_landscapes(folder: str | Path, summaries: list[dict],
-                    by: str = "batch_size") -> list[Path]:
+def plot_landscapes(folder: str | Path, summaries: list[dict], by: str = "batch_size",
+                    store: ResultsStore | None = None) -> list[Path]:
     """Writes landscape_1d.png and (when a 2-D grid was measured) landscape_2d.png into
-    ``folder`` (results/<study>/landscape); returns the files written."""
+    ``folder`` (results/<study>/landscape); returns the files written. The points are
+    read from ``store`` (default: the study whose landscape folder ``folder`` is); on an
+    object store the figures are drawn in a temp folder and stored through the store."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
-    points = read_points(folder)
+    if store is None:
+        store = ResultsStore(str(folder.parent.parent), folder.parent.name)
+    points = read_points(store)
+    if not store.local:
+        with tempfile.TemporaryDirectory() as temp:
+            drawn = _plot_all(plt, Path(temp), points, summaries, by)
+            for path in drawn:
+                store.write_bytes("landscape", path.name, path.read_bytes())
+        return [Path(f"{store.shown}/landscape/{p.name}") for p in drawn]
+    return _plot_all(plt, folder, points, summaries, by)
+
+
+def _plot_all(plt, folder: Path, points, summaries, by) -> list[Path]:
     groups = sorted({s[by] for s in summaries})
     losses = sorted({s["loss_label"] for s in summaries})
     if not groups:

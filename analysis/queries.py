@@ -17,22 +17,15 @@ from analysis import tables_iaead_vae as iaead
 from analysis import tables_lmse_lamp as lmse
 from analysis.claim_inputs import tail_sql
 from analysis.convergence import TRIALS_SQL
+from analysis.options import DEFAULTS, METRICS, Options, is_named
 from analysis.tables import PaperTable
 from analysis.views import rows
 
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """Parameters of the named queries (each query uses the ones it needs)."""
-
-    baseline: str = "mse"
-    axis: str = "loss"
-    metric: str = "auroc"
-    by: tuple[str, ...] = ()
-    last: int = convergence.LAST_K
+__all__ = ["DEFAULTS", "METRICS", "QUERIES", "Options", "is_named", "listing", "lookup",
+           "run_named"]
 
 
-DEFAULTS = Options()
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,11 +138,6 @@ def lookup(name: str) -> NamedQuery:
     close = difflib.get_close_matches(name, QUERIES, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(f"unknown named query {name!r}{hint}; choose from {sorted(QUERIES)}")
-
-
-def is_named(text: str) -> bool:
-    """True when the text is one word (a query name, known or not), not SQL."""
-    return len(text.split()) == 1 and text.strip().rstrip(";").isidentifier()
 
 
 # Named queries that compare against --baseline: a baseline absent from the trials is an

@@ -8,9 +8,13 @@ it; ``report.html`` is one self-contained page (figures embedded as data URIs).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
-from collections.abc import Sequence
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from analysis import sections, sections_detail, tuned
@@ -65,21 +69,49 @@ def build_report(
         raise ValueError(f"unknown report format {unknown[:1] or format!r}; choose from "
                          f"{list(FORMATS)}")
     con = materialize(connect(results, studies))
+    if not rows(con, "SELECT count(*) AS n FROM trials")[0]["n"]:
+        raise ValueError(f"no stored trials of {', '.join(studies)} in {results}: nothing to "
+                         "report (submit the study first; adstudy status shows what is stored)")
     folder = Path(out) / "+".join(studies)
-    folder.mkdir(parents=True, exist_ok=True)
-    cli = " ".join([f"--results {results}", *(f"--study {s}" for s in studies)])
-    ctx = sections.Context(folder, baseline, last=last, cli=cli,
-                           has_baseline=baseline in axis_values(con))
-    blocks = (header(studies, results, ctx) + body(con, results, studies, ctx)
-              + sections.provenance_section(con, ctx))
-    paths = {}
-    if "md" in format:
-        paths["md"] = folder / "report.md"
-        paths["md"].write_text(to_markdown(blocks))
-    if "html" in format:
-        paths["html"] = folder / "report.html"
-        paths["html"].write_text(to_html(blocks, f"adstudy report: {', '.join(studies)}"))
-    return paths.get("md", paths.get("html"))
+    with staging(folder) as temp:
+        cli = " ".join([f"--results {results}", *(f"--study {s}" for s in studies)])
+        ctx = sections.Context(temp, baseline, last=last, cli=cli,
+                               has_baseline=baseline in axis_values(con))
+        blocks = (header(studies, results, ctx) + body(con, results, studies, ctx)
+                  + sections.provenance_section(con, ctx))
+        if "md" in format:
+            (temp / "report.md").write_text(to_markdown(blocks))
+        if "html" in format:
+            (temp / "report.html").write_text(to_html(blocks,
+                                                      f"adstudy report: {', '.join(studies)}"))
+    return folder / ("report.md" if "md" in format else "report.html")
+
+
+class ReportWriteError(ValueError):
+    """The report's folder cannot be written (a read-only or full disk)."""
+
+
+@contextlib.contextmanager
+def staging(folder: Path) -> Iterator[Path]:
+    """A temp folder beside ``folder`` the report is written into; when the block ends, each
+    file is renamed into ``folder`` (a reader sees a whole file or the old one, never a half
+    or 0-byte PNG); when it fails, the temp folder goes and ``folder`` is as it was.
+
+    Raises:
+        ReportWriteError: when a file cannot be written, naming the folder and the cause.
+    """
+    temp = folder.parent / f".{folder.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        temp.mkdir(parents=True)
+        yield temp
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in sorted(temp.iterdir()):
+            os.replace(path, folder / path.name)
+    except OSError as err:
+        raise ReportWriteError(f"cannot write the report to {folder}: "
+                               f"{err.strerror or err}") from err
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def body(con, results: str, studies: Sequence[str], ctx: sections.Context) -> list[Block]:
@@ -134,7 +166,8 @@ def paper_tables(con, ctx: sections.Context) -> list[Block]:
     skipped = []
     for name, make in PAPER_TABLES.items():
         when = SHOWN_WHEN.get(name, "true")
-        shown = rows(con, f"SELECT coalesce({when}, false) AS ok FROM trials")[0]["ok"]
+        found = rows(con, f"SELECT coalesce({when}, false) AS ok FROM trials")
+        shown = bool(found and found[0]["ok"])
         table = make(con) if shown else None
         if table is None or not table.records:
             skipped.append(name)

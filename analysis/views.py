@@ -1,9 +1,11 @@
 """DuckDB views ``trials``, ``epochs`` and ``scores`` over one or many stored studies, and
 ``landscape`` / ``landscape_points`` over their loss landscapes (`adstudy landscape`).
 
-A local results root is read with ``read_parquet(..., union_by_name = true)``; a URI
-(s3://, gs://, file://, anything ``pyarrow.fs`` understands) is read through pyarrow
-datasets with the explicit schema of ``study.schema``, registered in DuckDB.
+Every view reads through the store (study.store, study.store_files): only files the store
+wrote, each checked (footer, schema, its own cell's rows), registered in DuckDB as pyarrow
+datasets with the explicit schema of ``study.schema``. Anything else in a table folder is
+named once through ``warn`` and left out. DuckDB itself opens no file, so a read-only
+connection may read none (analysis.guard), and a results path is never globbed.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from analysis.guard import HINT, check_statements, lock, readable, to_stderr
-from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS
+from analysis.guard import HINT, check_statements, lock, to_stderr
+from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS, study_name_problem
 from study.errors import StoreError
 from study.schema import LANDSCAPE_VIEWS, TABLES
 from study.store import ResultsStore, resolve
+from study.store_files import TableFiles, dataset
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict]:
@@ -39,39 +41,48 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
-def study_names(results: str) -> list[str]:
-    """Every study folder under a results root (local path or URI)."""
-    fs, root = resolve(results)
+def study_names(results: str, filesystem: pafs.FileSystem | None = None) -> list[str]:
+    """Every study folder under a results root (local path or URI; taken literally).
+
+    Raises:
+        FileNotFoundError: when the root does not exist or is not a folder.
+    """
+    fs, root = (filesystem, results) if filesystem is not None else resolve(results)
+    kind = fs.get_file_info(root).type
+    if kind == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"results root {results!r} does not exist")
+    if kind == pafs.FileType.File:
+        raise FileNotFoundError(f"results root {results!r} is a file, not a results folder")
     infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-    return sorted(
-        i.base_name for i in infos if i.type == pafs.FileType.Directory and i.base_name[0] != "."
-    )
+    return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory
+                  and not study_name_problem(i.base_name))
 
 
 def connect(
     results: str = "results", studies: Sequence[str] | None = None, read_only: bool = False,
-    warn: Callable[[str], None] = to_stderr,
+    warn: Callable[[str], None] = to_stderr, filesystem: pafs.FileSystem | None = None,
 ):
-    """An in-memory DuckDB connection with the three views over the chosen studies.
+    """An in-memory DuckDB connection with the views over the chosen studies.
 
-    A Parquet file whose footer cannot be read (truncated, corrupt) is left out of the
-    views and named through ``warn``; the rest stays readable.
+    A file the store did not write, or one that fails its check (a damaged footer,
+    another schema), is left out of the views and named through ``warn``.
 
     Args:
         results: the results root, a local path or a URI.
         studies: study names to include; None or empty means every study found.
-        read_only: SQL may read only the views' folders and never write, attach or load
-            files (analysis.guard; `adstudy sql` without --allow-files).
-        warn: called with a message per unreadable file.
+        read_only: SQL may read no file and never write, attach or load files
+            (analysis.guard; `adstudy sql` without --allow-files).
+        warn: called with a message per file left out.
+        filesystem: a pyarrow filesystem ``results`` is a path in (default: the one
+            ``results`` names).
     Returns:
         A DuckDB connection with views ``trials``, ``epochs``, ``scores``, ``landscape``
         (a summary row per measured trial) and ``landscape_points``, and a table
         ``studies`` (study, spec_yaml, created_at: each study's study.json, NULL if none).
     Raises:
-        FileNotFoundError: when a named study is not in the results root.
+        FileNotFoundError: when the root or a named study is not there.
     """
-    fs, root = resolve(results)
-    available = study_names(results)
+    available = study_names(results, filesystem)
     chosen = list(studies) if studies else available
     missing = [s for s in chosen if s not in available]
     if missing:
@@ -79,16 +90,14 @@ def connect(
             f"study {missing[0]!r} not found in {results}; studies there: {available or 'none'}"
         )
     con = duckdb.connect(":memory:")
-    uri = "://" in results
+    stores = [ResultsStore(results, s, filesystem) for s in chosen]
     layout = {table: (table, schema) for table, schema in TABLES.items()} | LANDSCAPE_VIEWS
-    folders = {table: [f"{root.rstrip('/')}/{s}/{sub}" for s in chosen]
-               for table, (sub, _) in layout.items()}
-    for table, (_, schema) in layout.items():
-        _data_view(con, fs, uri, table, schema, folders[table], warn)
+    for table, (folder, schema) in layout.items():
+        _data_view(con, stores, table, folder, schema, warn)
         con.execute(complete_view(con, table, schema))
-    _studies_table(con, results, chosen)
+    _studies_table(con, stores)
     if read_only:
-        lock(con, [] if uri else [f for found in folders.values() for f in found])
+        lock(con)
     return con
 
 
@@ -103,15 +112,15 @@ def materialize(con: duckdb.DuckDBPyConnection,
     return con
 
 
-def _studies_table(con: duckdb.DuckDBPyConnection, results: str, chosen: Sequence[str]) -> None:
+def _studies_table(con: duckdb.DuckDBPyConnection, stores: Sequence[ResultsStore]) -> None:
     """``studies``: the spec each study was submitted with (its analysis settings too)."""
     found = []
-    for study in chosen:
+    for store in stores:
         try:
-            record = ResultsStore(results, study).read_study_json() or {}
+            record = store.read_study_json() or {}
         except (StoreError, OSError, ValueError):  # no readable study.json: no spec
             record = {}
-        found.append({"study": study, "spec_yaml": record.get("spec_yaml"),
+        found.append({"study": store.study, "spec_yaml": record.get("spec_yaml"),
                       "created_at": record.get("created_at")})
     schema = pa.schema([(name, pa.string()) for name in ("study", "spec_yaml", "created_at")])
     con.register("studies_data", pa.Table.from_pylist(found, schema=schema))
@@ -119,45 +128,28 @@ def _studies_table(con: duckdb.DuckDBPyConnection, results: str, chosen: Sequenc
     con.unregister("studies_data")
 
 
-def _data_view(
-    con: duckdb.DuckDBPyConnection, fs: pafs.FileSystem, uri: bool, table: str,
-    schema: pa.Schema, folders: Sequence[str], warn: Callable[[str], None],
-) -> None:
-    """``<table>_data``: every readable Parquet file of ``table`` in ``folders``."""
-    files = {folder: _parquet_files(fs, folder) for folder in folders}
-    paths = [f for found in files.values() for f in found]
-    if not paths:
-        _empty(con, table, schema)
-    elif uri:
-        dataset = pads.dataset(paths, schema=schema, filesystem=fs, format="parquet")
-        try:
-            dataset.count_rows()  # reads every footer, as a query would
-        except (OSError, ValueError, pa.ArrowException):
-            dataset = pads.dataset(readable(fs, paths, warn), schema=schema, filesystem=fs,
-                                   format="parquet")
-        con.register(f"{table}_data", dataset)
-    else:  # one glob per study keeps the SQL short for studies of many cells
-        globs = [f"{folder}/*.parquet" for folder, found in files.items() if found]
-        try:
-            _parquet_view(con, table, globs)
-        except duckdb.Error:  # a file DuckDB cannot read: list the readable ones
-            good = readable(fs, paths, warn)
-            if good:
-                _parquet_view(con, table, good)
-            else:
-                _empty(con, table, schema)
-
-
-def _parquet_view(con: duckdb.DuckDBPyConnection, table: str, paths: Sequence[str]) -> None:
-    """``<table>_data`` over Parquet files or globs; reads their footers (union_by_name)."""
-    con.execute(
-        f"CREATE OR REPLACE VIEW {table}_data AS SELECT * FROM "
-        f"read_parquet({_sql_list(paths)}, union_by_name = true)"
-    )
-
-
-def _empty(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
-    con.register(f"{table}_data", pa.Table.from_pylist([], schema=schema))
+def _data_view(con: duckdb.DuckDBPyConnection, stores: Sequence[ResultsStore], table: str,
+               folder: str, schema: pa.Schema, warn: Callable[[str], None]) -> None:
+    """``<table>_data``: the checked files of ``table`` in every study; a cell's own file
+    wins over a compacted part's rows of that cell (study.store_files.read_rows)."""
+    listing = TableFiles()
+    for store in stores:
+        files = store.files(folder, schema)
+        listing.cells |= files.cells
+        listing.parts += files.parts
+        for path, why in files.problems.items():
+            warn(f"cannot read {store.shown + path[len(store.path):]} ({why}); the views "
+                 "leave it out")
+    fs = stores[0].fs if stores else pafs.LocalFileSystem()
+    con.register(f"{table}_cells", dataset(fs, list(listing.cells.values()), schema))
+    sql = f"SELECT * FROM {table}_cells"
+    if listing.parts:
+        con.register(f"{table}_parts", dataset(fs, listing.parts, schema))
+        con.register(f"{table}_own", pa.table({"cell_id": list(listing.cells)},
+                                               schema=pa.schema([("cell_id", pa.string())])))
+        sql += (f" UNION ALL SELECT * FROM {table}_parts WHERE cell_id NOT IN "
+                f"(SELECT cell_id FROM {table}_own)")
+    con.execute(f"CREATE VIEW {table}_data AS {sql}")
 
 
 _DUCK_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE"}
@@ -184,15 +176,6 @@ def complete_view(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema)
 
 def _literal(value: object) -> str:
     return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value)
-
-
-def _parquet_files(fs: pafs.FileSystem, folder: str) -> list[str]:
-    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-    return sorted(i.path for i in infos if i.path.endswith(".parquet"))
-
-
-def _sql_list(items: Sequence[str]) -> str:
-    return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
 
 
 def label_column(axis: str) -> str:

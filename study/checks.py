@@ -11,6 +11,7 @@ random images of its dataset's shape (study.probe).
 from __future__ import annotations
 
 import inspect
+import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -87,7 +88,11 @@ def files_problem(cell: Cell, data_root: str) -> str:
     """Why the cell's dataset would not find its files ('' = it would, or needs none, or
     was told to download them)."""
     check = DATASETS[cell.dataset].files
-    return check(Path(data_root).expanduser(), cell.params("dataset")) if check else ""
+    try:
+        return check(Path(data_root).expanduser(), cell.params("dataset")) if check else ""
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # not an npz, ...
+        return (f"dataset {cell.label('dataset')}: its file cannot be read as the dataset "
+                f"needs ({type(err).__name__}: {str(err)[:200]})")
 
 
 def check_field(cell: Cell, field: str) -> None:

@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from study.cli_store import add_store_parsers
 from study.errors import SpecError, StoreError
 
 DEFAULT_RESULTS = "results"
@@ -66,8 +67,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from analysis.queries import Options, is_named, lookup, run_named
-    from analysis.shell import run_shell
+    from analysis.options import Options, is_named  # light: plain SQL loads no scipy
     from analysis.views import connect, materialize, rows, study_names
 
     def write(records: list[dict], stream) -> None:
@@ -87,8 +87,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         con = connect(args.results, studies, read_only=not args.allow_files)
         if args.query is None:  # interactive shell (or statements piped on stdin)
+            from analysis.shell import run_shell
+
             return 1 if run_shell(con, sys.stdin, sys.stdout, write, options) else 0
         named = is_named(args.query)
+        if named:
+            from analysis.queries import lookup, run_named
         if named and lookup(args.query).sql is None:  # several queries: read the files once
             materialize(con)
         records = run_named(con, args.query, options) if named else rows(con, args.query)
@@ -126,7 +130,7 @@ def write_records(records: list[dict], fmt: str, stream) -> None:
             writer.writeheader()
             writer.writerows(records)
     else:
-        from analysis.report import markdown_table
+        from analysis.document import markdown_table
 
         stream.write(markdown_table(records))
 
@@ -167,7 +171,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         print(f"adstudy landscape: error: {err}", file=sys.stderr)
         return 2
     folder = f"{store.path}/landscape"
-    for path in plot_landscapes(folder, summaries, args.by):
+    for path in plot_landscapes(folder, summaries, args.by, store):
         print(f"figure written to {path}")
     write_records(table, "table", sys.stdout)
     return 0
@@ -176,11 +180,12 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 def landscape_trials(results: str, study: str, where: str | None) -> list[dict]:
     """The study's complete trials (optionally those matching the SQL condition ``where``
     over the trials view), by cell id: the rows `adstudy landscape` measures."""
+    from analysis.guard import check_condition
     from analysis.views import connect, rows
     from study.cell import CELL_FIELDS
 
-    con = connect(results, [study])
-    condition = f" AND ({where})" if where else ""
+    con = connect(results, [study], read_only=True)  # --where is a user's SQL: read-only
+    condition = f" AND {check_condition(con, where, 'trials')}" if where else ""
     columns = ", ".join([*CELL_FIELDS, "loss_label", "model_label"])
     return rows(con, f"SELECT {columns} FROM trials WHERE status = 'complete'{condition} "
                      "ORDER BY cell_id")
@@ -272,6 +277,7 @@ def parser() -> argparse.ArgumentParser:
     add_sql_parser(sub)
     add_report_parser(sub)
     add_landscape_parser(sub)
+    add_store_parsers(sub)  # status, check, compact (study.cli_store)
     return top
 
 

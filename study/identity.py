@@ -75,6 +75,19 @@ def stored_spec(store: ResultsStore) -> StudySpec | None:
         raise StoreError(f"cannot read the spec stored in {where}: {err}") from err
 
 
+def check_values(spec: StudySpec) -> None:
+    """Checks every value a cell of the spec would hold (study.checks, before the store is
+    compared: ``epochs: -1`` is "must be > 0", not another study).
+
+    Raises:
+        SpecError: naming the field, the value and what is allowed.
+    """
+    from study.checks import check_cells  # torch: only when a spec differs
+    from study.grid import expand
+
+    check_cells(expand(spec))
+
+
 def choose_study(spec: StudySpec, results: str, new_version: bool, filesystem=None) -> str:
     """The study name to store ``spec`` under: its own when the store holds no study of
     that name or the same study; with ``new_version``, the first of ``<name>.v2``,
@@ -89,6 +102,7 @@ def choose_study(spec: StudySpec, results: str, new_version: bool, filesystem=No
     found = differences(stored, spec) if stored else []
     if not found:
         return spec.study
+    check_values(spec)  # a bad value is that error, not "a different spec"
     for n in range(2, MAX_VERSIONS + 1):
         name = f"{spec.study}.v{n}"
         other = stored_spec(ResultsStore(results, name, filesystem))

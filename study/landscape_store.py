@@ -79,7 +79,7 @@ def run_landscapes(
             "{save_weights: true} (trials already stored keep none; delete them or use a new "
             "study name)"
         )
-    return store.read_folder("landscape/summary")
+    return store.read_folder("landscape/summary", LANDSCAPE_SUMMARY)
 
 
 def summary_row(trial: dict[str, Any], cell: Cell, summary: dict, device: str) -> dict:

@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +24,11 @@ from ray.tune.search import Searcher
 from study.cell import Cell
 from study.errors import SpecError
 from study.group_search import GroupSearch
+from study.limits import check_resources
 from study.plan import Plan
 from study.ray_trial import run_trial
 from study.recorder import Recorder, TrialInfo
+from study.scratch import make_scratch
 from study.spec import StudySpec
 
 
@@ -47,7 +48,7 @@ def run(spec: StudySpec, plan: Plan, recorder: Recorder, address: str | None) ->
     started_here = not ray.is_initialized()
     if started_here:
         init_ray(address)
-    scratch = tempfile.mkdtemp(prefix="adstudy-tune-")
+    scratch = make_scratch()  # and sweep those of killed drivers
     try:
         check_gpus(spec, joined=cluster_address(address) is not None)
         launched = fit(spec, plan, recorder, scratch)
@@ -254,14 +255,7 @@ def trial_slots(spec: StudySpec) -> int:
 
 
 def check_gpus(spec: StudySpec, joined: bool) -> None:
-    """A study asking for GPUs on a Ray that has none is refused when that Ray is local (it
-    never gets one: its trials would wait forever); a joined cluster may add GPU nodes
-    (the autoscaler, cluster.yaml), so there it only gets a note."""
-    if not spec.resources.gpu or ray.cluster_resources().get("GPU", 0) > 0:
-        return
-    message = (f"resources.gpu: {spec.resources.gpu} asks for a GPU share per trial, but the "
-               "Ray cluster has no GPU")
-    if not joined:
-        raise SpecError(f"{message}; set resources.gpu: 0 to train on CPUs (the paper presets "
-                        "ask for a quarter GPU a trial)")
-    sys.stderr.write(f"[{spec.study}] note: {message} yet; trials wait for a GPU node\n")
+    """CPUs, GPUs and run.device against what the Ray cluster has (study.limits): refused
+    on a local Ray (it never grows: such trials would wait forever or fail), a note on a
+    joined cluster (its autoscaler may add nodes)."""
+    check_resources(spec, ray.cluster_resources(), joined, sys.stderr.write)

@@ -23,17 +23,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from study.analysis_options import AnalysisOptions, parse_analysis
 from study.cell import MAX_STUDY_NAME, study_name_problem
 from study.errors import SpecError
 from study.search_options import OptunaOptions, TuneAxis, parse_optuna, parse_tune
 from study.spec_values import AXIS_FIELDS, normalise_value, reject_unknown
+from study.yaml_load import load_yaml, read_text
 
 TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "tune", "optuna",
             "resources", "run", "analysis")
@@ -67,6 +67,9 @@ class RunOptions:
     reuse_actors: bool = True
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise SpecError(f"run.device: {self.device!r} is not allowed; choose from "
+                            "['auto', 'cpu', 'cuda'] (or 'cuda:N')")
         if not self.data_root:
             default = os.environ.get("ADSTUDY_DATA") or "~/.cache/adstudy"
             object.__setattr__(self, "data_root", default)
@@ -89,6 +92,7 @@ class StudySpec:
     optuna: OptunaOptions = OptunaOptions()
     # How the trials are judged (study/analysis_options.py); never part of a cell.
     analysis: AnalysisOptions = AnalysisOptions()
+    origin: str = ""  # the study file's absolute path ("" when parsed from text)
 
     @property
     def axes(self) -> dict[str, tuple[Any, ...]]:
@@ -107,19 +111,13 @@ def load_spec(path: str | Path) -> StudySpec:
         SpecError: naming the field, the value and the allowed choices.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise SpecError(f"cannot read study file {str(path)!r}: {err.strerror}") from err
-    return parse_spec(text, origin=str(path))
+    spec = parse_spec(read_text(path), origin=str(path))
+    return dataclasses.replace(spec, origin=str(path.resolve()))
 
 
 def parse_spec(text: str, origin: str = "<string>") -> StudySpec:
     """Parses YAML text into a StudySpec (see module doc for the format)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SpecError(f"{origin} is not valid YAML: {err}") from err
+    raw = load_yaml(text, origin)
     if not isinstance(raw, Mapping):
         raise SpecError(f"{origin} must hold a mapping of keys, got {type(raw).__name__}")
     reject_unknown(raw, TOP_KEYS, "study file")

@@ -1,11 +1,15 @@
 """The results store: results/<study>/{study.json, trials/, epochs/, scores/, weights/,
-landscape/}. The one place the study layer writes or lists stored files.
+landscape/}. The one place the project reads or writes stored results (analysis reads
+through it too: study.store_files).
 
-One Parquet file per cell and table, named by cell id. Every file is written under a
-temporary name that does not end in .parquet (``.<name>.<uuid>.tmp``) and then renamed,
-so readers never see half a file. The trials file is written last: a cell is stored
-exactly when its trials file exists. Paths may be local or any URI pyarrow.fs
-understands (s3://, gs://, file://).
+One Parquet file per cell and table, named by cell id; a compacted study (study.compaction)
+holds part files listed in its manifest as well, a cell's own file winning over a part.
+Every file is written under a temporary name that does not end in .parquet
+(``.<name>.<uuid>.tmp``) and then renamed, so readers never see half a file. The trials
+file is written last. A cell is stored when its trials row, its epochs and its scores
+all read (``cell_state``); readers use only files the store wrote, each checked
+(study.store_files). Paths may be local or any URI pyarrow.fs understands (s3://, gs://,
+file://), and are taken literally (no globbing).
 """
 
 from __future__ import annotations
@@ -25,17 +29,36 @@ import pyarrow.parquet as pq
 
 from study.cell import Cell, study_name_problem
 from study.errors import StoreError
-from study.schema import EPOCHS, SCORES, TRIALS
+from study.schema import EPOCHS, SCORES, TABLES, TRIALS
+from study.store_files import (
+    READ_ERRORS,
+    TableFiles,
+    is_temp,
+    listed_parts,
+    read_manifest,
+    read_rows,
+    table_files,
+)
 
 STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that was killed
-READ_ERRORS = (OSError, ValueError, pa.ArrowException)  # a truncated or corrupt file
+CELL_TABLES = ("trials", "epochs", "scores")  # a stored cell has a readable row in each
+
+__all__ = ["READ_ERRORS", "ResultsStore", "resolve", "shown"]
 
 
 def resolve(root: str) -> tuple[pafs.FileSystem, str]:
-    """A filesystem and a path inside it, for a local path or a URI."""
+    """A filesystem and a path inside it, for a local path or a URI (taken literally)."""
     if "://" in root:
         return pafs.FileSystem.from_uri(root)
     return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(root))
+
+
+def shown(root: str, path: str) -> str:
+    """``path`` (inside the filesystem ``root`` names) as the user names it: with the
+    URI's scheme (s3://bucket/...), without its query (endpoint options)."""
+    if "://" not in root:
+        return path
+    return f"{root.split('://', 1)[0]}://{path}"
 
 
 class ResultsStore:
@@ -58,10 +81,17 @@ class ResultsStore:
             self.fs, base = resolve(root)
         else:
             self.fs, base = filesystem, root
+        self.root = root
         self.study = study
         self.path = f"{base.rstrip('/')}/{study}"
-        self.unreadable: dict[str, str] = {}  # trials files read_trials could not read
+        self.shown = shown(root, self.path) if filesystem is None else self.path
+        self.unreadable: dict[str, str] = {}  # files the last read left out: path -> why
+        self.damaged: dict[str, str] = {}  # cells the last cell_state found damaged
         self._folders: set[str] = set()  # folders this store made or found (no mkdir each write)
+
+    @property
+    def local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
 
     def table_dir(self, table: str) -> str:
         return f"{self.path}/{table}"
@@ -73,18 +103,18 @@ class ResultsStore:
             StoreError: when the results root cannot be written.
         """
         try:
-            for table in ("trials", "epochs", "scores"):
+            for table in CELL_TABLES:
                 self.fs.create_dir(self.table_dir(table), recursive=True)
                 self._folders.add(table)
             self.sweep_stale_temps()
-            probe = f"{self.path}/.write-probe-{uuid.uuid4().hex}"
+            probe = f"{self.path}/.write-probe-{uuid.uuid4().hex}.tmp"
             try:
                 with self.fs.open_output_stream(probe) as stream:
                     stream.write(b"ok")
             finally:
                 _remove_quietly(self.fs, probe)
         except OSError as err:
-            raise StoreError(f"results dir {self.path!r} is not writable: {err}") from err
+            raise StoreError(f"results dir {self.shown!r} is not writable: {err}") from err
 
     def sweep_stale_temps(self, older_than_s: float = STALE_TEMP_S) -> list[str]:
         """Removes temp files a killed writer left (``.*.tmp`` under the study, older than
@@ -94,9 +124,8 @@ class ResultsStore:
         cutoff = time.time() - older_than_s
         stale = [
             info.path for info in self.fs.get_file_info(selector)
-            if info.type == pafs.FileType.File and info.base_name.startswith(".")
-            and info.base_name.endswith(".tmp") and info.mtime is not None
-            and info.mtime.timestamp() < cutoff
+            if info.type == pafs.FileType.File and is_temp(info.base_name)
+            and info.mtime is not None and info.mtime.timestamp() < cutoff
         ]
         for path in stale:
             _remove_quietly(self.fs, path)
@@ -104,49 +133,91 @@ class ResultsStore:
 
     # -- reading -------------------------------------------------------------------------
 
+    def manifest(self) -> dict[str, Any]:
+        """The compaction manifest (study.compaction); empty groups when never compacted.
+
+        Raises:
+            StoreError: when it exists but cannot be read.
+        """
+        try:
+            return read_manifest(self.fs, self.path)
+        except (ValueError, OSError) as err:
+            raise StoreError(f"cannot read {self.shown}/compacted.json: {err}") from err
+
+    def files(self, table: str, schema: pa.Schema | None = None,
+              check: bool = True) -> TableFiles:
+        """The checked files of a table (``trials``, ``landscape/summary``, ...)."""
+        schema = schema if schema is not None else TABLES[table]
+        parts = listed_parts(self.manifest(), table)
+        return table_files(self.fs, self.table_dir(table), schema, parts, check)
+
     def names(self, folder: str) -> list[str]:
-        """The ``<name>.parquet`` files under ``<study>/<folder>``, as sorted names."""
-        selector = pafs.FileSelector(self.table_dir(folder), allow_not_found=True)
-        return sorted(i.base_name.removesuffix(".parquet") for i in self.fs.get_file_info(selector)
-                      if i.base_name.endswith(".parquet"))
+        """The cell ids with their own file under ``<study>/<folder>`` (by name only)."""
+        return sorted(self.files(folder, pa.schema([]), check=False).cells)
+
+    def read_table(self, table: str, schema: pa.Schema | None = None,
+                   columns: list[str] | None = None,
+                   where: pads.Expression | None = None) -> pa.Table:
+        """Every readable row of a table; what was left out lands in ``self.unreadable``."""
+        schema = schema if schema is not None else TABLES[table]
+        files = self.files(table, schema)
+        table_rows, bad = read_rows(self.fs, files, schema, columns, where)
+        self.unreadable = {**files.problems, **bad}
+        return table_rows
 
     def read_trials(self, columns: list[str] | None = None,
                     where: pads.Expression | None = None) -> pa.Table:
         """The stored trials rows (schema TRIALS: columns a file predates read as NULL).
 
-        A trials file that cannot be read (truncated, corrupt) is left out, so its cell
-        runs again and its files are replaced; its path and the reason land in
-        ``self.unreadable``.
+        A trials file that cannot be read (truncated, corrupt, another schema, not named
+        as the store names files) is left out, so its cell runs again and its files are
+        replaced; its path and the reason land in ``self.unreadable``.
         """
-        files = [f"{self.table_dir('trials')}/{n}.parquet" for n in self.names("trials")]
-        self.unreadable = {}
+        return self.read_table("trials", TRIALS, columns, where)
 
-        def read(paths: list[str]) -> pa.Table:
-            data = pads.dataset(paths, schema=TRIALS, filesystem=self.fs, format="parquet")
-            return data.to_table(columns=columns, filter=where)
+    def cell_state(self) -> dict[str, str]:
+        """cell_id -> status of every stored cell: one whose trials row, epochs and scores
+        all read. Cells with a trials row but a damaged or missing epochs or scores file
+        land in ``self.damaged`` (cell_id -> why) and are not stored; every file left out
+        lands in ``self.unreadable``."""
+        trials = self.files("trials")
+        table, bad = read_rows(self.fs, trials, TRIALS, ["cell_id", "status"])
+        problems = {**trials.problems, **bad}
+        statuses = dict(zip(table["cell_id"].to_pylist(), table["status"].to_pylist(),
+                            strict=True))
+        listing = {"trials": trials} | {name: self.files(name) for name in CELL_TABLES[1:]}
+        for files in listing.values():
+            problems |= files.problems
+        in_parts = self._intact_part_cells(listing)
+        self.damaged = {}
+        for cell_id in statuses:
+            for name in CELL_TABLES[1:]:
+                if cell_id not in listing[name].cells and cell_id not in in_parts:
+                    self.damaged[cell_id] = f"its {name} file is missing or unreadable"
+                    break
+        self.unreadable = problems
+        return {c: s for c, s in statuses.items() if c not in self.damaged}
 
-        try:
-            return read(files)
-        except READ_ERRORS:  # one bad file: read them one by one
-            tables = []
-            for path in files:
-                try:
-                    tables.append(read([path]))
-                except READ_ERRORS as err:
-                    self.unreadable[path] = str(err).splitlines()[0] if str(err) else \
-                        type(err).__name__
-            return pa.concat_tables(tables) if tables else read([])
+    def _intact_part_cells(self, listing: dict[str, TableFiles]) -> set[str]:
+        """Cells of the compaction groups whose three parts all passed their checks
+        (study.compaction writes a group's parts together, over the same cells)."""
+        good = {name: {p.rsplit("/", 1)[-1] for p in files.parts}
+                for name, files in listing.items()}
+        paths = [f"{self.table_dir('trials')}/{g['trials']}"
+                 for g in self.manifest().get("groups", [])
+                 if all(g.get(name) in good[name] for name in CELL_TABLES)]
+        if not paths:
+            return set()
+        table, _ = read_rows(self.fs, TableFiles(parts=paths), TRIALS, ["cell_id"])
+        return set(table["cell_id"].to_pylist())
 
     def stored_statuses(self) -> dict[str, str]:
-        """cell_id -> status of every stored cell (read from its trials row; see
-        read_trials for files that cannot be read)."""
-        table = self.read_trials(["cell_id", "status"])
-        return dict(zip(table["cell_id"].to_pylist(), table["status"].to_pylist(), strict=True))
+        """cell_id -> status of every stored cell (cell_state: damaged cells are not)."""
+        return self.cell_state()
 
-    def read_folder(self, folder: str) -> list[dict[str, Any]]:
-        """Every row of every Parquet file under ``<study>/<folder>``."""
-        files = [f"{self.table_dir(folder)}/{n}.parquet" for n in self.names(folder)]
-        return pq.read_table(files, filesystem=self.fs).to_pylist() if files else []
+    def read_folder(self, folder: str, schema: pa.Schema) -> list[dict[str, Any]]:
+        """Every readable row of a table folder (e.g. ``landscape/summary``)."""
+        return self.read_table(folder, schema).to_pylist()
 
     def read_weights(self, cell_id: str) -> bytes | None:
         """A trial's stored weights, or None when the study did not save them."""
@@ -161,6 +232,14 @@ class ResultsStore:
             with self.fs.open_input_stream(f"{self.path}/study.json") as stream:
                 return json.loads(stream.read())
         except (FileNotFoundError, NotADirectoryError):  # no study stored there
+            return None
+
+    def read_bytes(self, name: str) -> bytes | None:
+        """``<study>/<name>``'s bytes, None when absent."""
+        try:
+            with self.fs.open_input_stream(f"{self.path}/{name}") as stream:
+                return stream.read()
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     # -- writing -------------------------------------------------------------------------

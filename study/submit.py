@@ -17,6 +17,7 @@ import sys
 from typing import Any, TextIO
 
 from study.identity import choose_study
+from study.lease import damage_lines, hold, progress_info
 from study.plan import Plan, make_plan
 from study.progress import Progress
 from study.recorder import Recorder
@@ -62,18 +63,19 @@ def submit(
                   f"--new-version: storing this one as study {study!r}\n")
         spec = dataclasses.replace(spec, study=study)
     store = ResultsStore(results, spec.study, filesystem)
-    plan = make_plan(spec, store, yes, local=runs_here(address))
-    for path, reason in store.unreadable.items():
-        out.write(f"[{spec.study}] warning: cannot read {path} ({reason}); "
-                  f"{plan.unreadable_means}\n")
-    out.write(f"[{spec.study}] {plan.describe()}\n")
-    store.write_study_json(study_record(spec, store))
-    progress = Progress(spec.study, plan.budget, out)
-    if not plan.budget:
-        out.write(f"[{spec.study}] nothing to run: {plan.nothing_left} in {store.path}\n")
-        return progress
-    run_plan(spec, plan, store, progress, address, out)
-    out.write(f"[{spec.study}] results in {store.path}\n")
+    with hold(store, "submit", "submitting", out) as lease:  # one driver per study
+        plan = make_plan(spec, store, yes, local=runs_here(address))
+        for line in damage_lines(store, plan.unreadable_means):
+            out.write(f"[{spec.study}] {line}\n")
+        out.write(f"[{spec.study}] {plan.describe()}\n")
+        store.write_study_json(study_record(spec, store))
+        progress = Progress(spec.study, plan.budget, out)
+        lease.info = lambda: progress_info(progress)
+        if not plan.budget:
+            out.write(f"[{spec.study}] nothing to run: {plan.nothing_left} in {store.shown}\n")
+            return progress
+        run_plan(spec, plan, store, progress, address, out)
+    out.write(f"[{spec.study}] results in {store.shown}\n")
     return progress
 
 
@@ -97,5 +99,6 @@ def study_record(spec: StudySpec, store: ResultsStore) -> dict[str, Any]:
         "spec_yaml": spec.source,
         "created_at": previous.get("created_at", stamp),
         "submitted_at": [*previous.get("submitted_at", []), stamp],
+        "spec_path": spec.origin or previous.get("spec_path", ""),
         **versions(),
     }

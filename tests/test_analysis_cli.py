@@ -117,9 +117,9 @@ def test_a_file_uri_reads_like_a_local_path(root, capsys):
 @pytest.mark.parametrize("prefix", ["", "file://"])
 def test_files_from_an_older_schema_read_with_nulls(tmp_path, prefix):
     write_study(tmp_path, "s", grid("s", classes=1, seeds=1), plus(0.01))
-    old = pa.table({"study": ["s"], "cell_id": ["old000000000"], "loss": ["mse"],
+    old = pa.table({"study": ["s"], "cell_id": ["000000000a1d"], "loss": ["mse"],
                     "loss_label": ["mse"], "status": ["failed"]})
-    pq.write_table(old, tmp_path / "s" / "trials" / "old000000000.parquet")
+    pq.write_table(old, tmp_path / "s" / "trials" / "000000000a1d.parquet")
     con = connect(f"{prefix}{tmp_path}")
     found = con.execute("select status, count(*), count(auroc) from trials "
                         "group by status order by status").fetchall()

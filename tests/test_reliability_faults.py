@@ -91,6 +91,9 @@ def test_a_sigkilled_driver_loses_nothing_and_sql_never_fails_meanwhile(
         while len(list(trials_dir.glob("*.parquet"))) < 2:  # `adstudy sql` while it writes
             assert driver.poll() is None, (tmp_path / "driver.log").read_text()
             assert time.monotonic() - started < HANG_GUARD_S, "the driver stored nothing"
+            if not trials_dir.exists():  # a results root that does not exist is an error
+                time.sleep(0.2)
+                continue
             code = main(["sql", "select count(*) n, sum(e.n) e from trials t join (select "
                          "cell_id, count(*) n from epochs group by cell_id) e using (cell_id)",
                          "--results", str(results), "--format", "json"])

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from study.cell import Cell
+from study.compaction import add_group
 from study.schema import TRIALS
-from study.store import trial_row
+from study.store import ResultsStore, trial_row
 
 CONFIGS = [(lr, latent) for lr in (0.001, 0.003) for latent in (8, 16)]
 
@@ -60,15 +60,14 @@ def trial_rows(study: str, delta: np.ndarray, rng: np.random.Generator,
 
 def write_studies(root: Path, n: int, seed: int, classes: int = 10, seeds: int = 2,
                   **planted) -> list[str]:
-    """``n`` simulated studies under ``root``, each one trials Parquet file in its folder
-    (the views read every *.parquet there, as they read one file per cell)."""
+    """``n`` simulated studies under ``root``, each one trials part in its folder, stored as
+    a compacted study is (study.compaction.add_group: one file, listed in its manifest)."""
     rng = np.random.default_rng(seed)
     cells, names = template(classes, seeds), []
     for i in range(n):
         name = f"sim{i:04d}"
-        folder = root / name / "trials"
-        folder.mkdir(parents=True)
         rows = trial_rows(name, deltas(rng, classes, seeds, **planted), rng, cells)
-        pq.write_table(pa.Table.from_pylist(rows, schema=TRIALS), folder / "all.parquet")
+        add_group(ResultsStore(str(root), name),
+                  {"trials": pa.Table.from_pylist(rows, schema=TRIALS)})
         names.append(name)
     return names

@@ -96,13 +96,14 @@ def named_text(value: tuple[str, str]) -> str:
 
 
 # A study name becomes one folder name: no separators, no '..', no leading dot (hidden).
-STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Matched whole (fullmatch): '$' alone would let a trailing newline through ("nl\n").
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MAX_STUDY_NAME = 64  # in a study file; a stored version adds '.vN' (study/identity.py)
 
 
 def study_name_problem(name: str, limit: int | None = None) -> str:
     """Why ``name`` cannot name a study ('' = it can), at most ``limit`` characters."""
-    if STUDY_NAME.match(name) and ".." not in name and (limit is None or len(name) <= limit):
+    if STUDY_NAME.fullmatch(name) and ".." not in name and (limit is None or len(name) <= limit):
         return ""
     most = f"1-{limit} " if limit else ""
     return (f"study name {name!r} is not allowed: use {most}letters, digits, '_', '-' or "
