@@ -2,28 +2,48 @@
 
     spec (study.spec) -> the study name to store it under (study.identity)
       -> plan: what to run, decided before Ray starts (study.plan: grid or tuned)
+      -> validate: the cells to run (study.validate; data files when trials run here)
       -> runner: the only driver-side Ray code, one Tuner (study.runner)
            trials: study.ray_trial -> trainables.run.run_cells (no Ray below this)
       -> recorder: each finished cell into the store (study.recorder -> study.store)
 
 The store, not Ray's experiment state, is the record: a study whose driver died is
-finished by submitting it again, on any cluster.
+finished by submitting it again, on any cluster. Nothing is written before the cluster
+accepted the driver: study.json is written then, and a start that fails leaves the store
+as it was. Ray is imported only once something is to run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
 from typing import Any, TextIO
 
+import pyarrow.fs as pafs
+
 from study.identity import choose_study
 from study.plan import Plan, make_plan
-from study.progress import Progress
-from study.recorder import Recorder
-from study.runner import cluster_address, run, runs_here
+from study.progress import Progress, cell_label, clock
 from study.spec import StudySpec
 from study.store import ResultsStore
+from study.validate import check
 from trainables.provenance import now, versions
+
+
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) during a submission; what was stored stays stored."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How `adstudy submit` runs, beside the spec (none of it changes a result)."""
+
+    dry_run: bool = False  # print the plan, write nothing, start no Ray
+    verbose: bool = False  # Ray's and Tune's own output shown
+    quiet_ray: bool = False  # Ray's own output into a log file (the CLI, not verbose)
+    every_s: float = 10.0  # seconds between progress lines in a log
 
 
 def submit(
@@ -34,6 +54,7 @@ def submit(
     out: TextIO = sys.stdout,
     new_version: bool = False,
     filesystem=None,
+    options: Options = Options(),
 ) -> Progress:
     """Runs every cell of the study that the store does not hold yet (for a tuned study:
     what is left of every group's budget).
@@ -42,50 +63,150 @@ def submit(
         spec: the validated study.
         results: results root (local path or pyarrow URI).
         address: a Ray cluster to join ('auto', 'HOST:PORT', 'ray://...'); None starts
-            an embedded local Ray.
+            an embedded local Ray (or joins RAY_ADDRESS).
         yes: allow grids over plan.MAX_CELLS_WITHOUT_CONFIRM cells (tuned studies: over
             tuned_plan.MAX_GROUPS_WITHOUT_CONFIRM groups).
         out: where progress goes.
         new_version: when the store holds another spec under the study's name, store
             this one as ``<study>.v2`` (.v3, ...) instead of refusing (study.identity).
         filesystem: a pyarrow filesystem for the store (results is then a path in it).
+        options: dry run, verbosity, progress interval (Options).
     Returns:
         The final progress counts (cells run this time, by status).
     Raises:
         SpecError, StoreError: before any trial, for bad input or an unusable store;
             StoreError during the study when a result cannot be written (a full disk).
+        Interrupted: on Ctrl-C or SIGTERM, once the counts are said.
     """
-    address = cluster_address(address)  # a bad address fails before any work
     study = choose_study(spec, results, new_version, filesystem)
     if study != spec.study:
-        out.write(f"[{spec.study}] the store holds a different spec under this name; "
-                  f"--new-version: storing this one as study {study!r}\n")
+        say(out, spec.study, "the store holds a different spec under this name; "
+            f"--new-version: storing this one as study {study!r}")
         spec = dataclasses.replace(spec, study=study)
     store = ResultsStore(results, spec.study, filesystem)
-    plan = make_plan(spec, store, yes, local=runs_here(address))
+    plan = make_plan(spec, store, yes)
     for path, reason in store.unreadable.items():
-        out.write(f"[{spec.study}] warning: cannot read {path} ({reason}); "
-                  f"{plan.unreadable_means}\n")
-    out.write(f"[{spec.study}] {plan.describe()}\n")
-    store.write_study_json(study_record(spec, store))
-    progress = Progress(spec.study, plan.budget, out)
+        say(out, spec.study, f"warning: cannot read {path} ({reason}); {plan.unreadable_means}")
+    say(out, spec.study, plan.describe())
+    progress = Progress(spec.study, plan.budget, out, options.every_s,
+                        label=labeller(spec), best=best_of(spec))
     if not plan.budget:
-        out.write(f"[{spec.study}] nothing to run: {plan.nothing_left} in {store.path}\n")
+        say(out, spec.study, f"nothing to run: {plan.nothing_left} in {store.path}")
         return progress
-    run_plan(spec, plan, store, progress, address, out)
-    out.write(f"[{spec.study}] results in {store.path}\n")
+    joined = address or os.environ.get("RAY_ADDRESS") or None
+    check(plan.cells_to_check(), spec.run.data_root if runs_here(joined) else None,
+          shape_root=spec.run.data_root)
+    if options.dry_run:
+        say(out, spec.study, f"dry run: {plan.budget} {'cells' if plan.packs(1) else 'trials'} "
+            f"would run ({'on ' + joined if joined else 'on a local Ray'}); nothing written")
+        return progress
+    run_plan(spec, plan, store, progress, joined, out, options)
+    say(out, spec.study, f"results in {store.path}")
     return progress
 
 
+def say(out: TextIO, study: str, text: str) -> None:
+    out.write(f"[{study}] {text}\n")
+    out.flush()
+
+
+def labeller(spec: StudySpec):
+    """A cell's name in the lines: its values on the study's axes (tuned ones too)."""
+    fields = [*spec.axes, *(axis.field for axis in spec.tune)]
+    return lambda cell: cell_label(cell, fields)
+
+
+def best_of(spec: StudySpec) -> tuple[str, str] | None:
+    return (spec.optuna.metric, spec.optuna.mode) if spec.search == "optuna" else None
+
+
+def runs_here(address: str | None) -> bool:
+    """True when the trials run on this machine: no cluster to join, and no Ray already
+    connected with nodes elsewhere (asked only when Ray is loaded: none started yet)."""
+    if address:
+        return False
+    if "ray" not in sys.modules:
+        return True
+    from study.runner import runs_here as ray_runs_here
+
+    return ray_runs_here(None)
+
+
 def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progress,
-             address: str | None, out: TextIO) -> None:
-    """The runner over the plan, its cells recorded in the store as they finish."""
-    launched = run(spec, plan, Recorder(store, progress), address)
+             address: str | None, out: TextIO, options: Options) -> None:
+    """The runner over the plan, its cells recorded in the store as they finish; the
+    store prepared first and left as it was if the cluster never accepted the driver."""
+    from study.recorder import Recorder
+    from study.runner import cluster_address, run  # Ray from here on
+
+    address = cluster_address(address)
+    existed = store.fs.get_file_info(store.path).type != pafs.FileType.NotFound
+    store.prepare()
+    started = []
+
+    def on_start(cluster: dict[str, Any]) -> None:
+        store.write_study_json(study_record(spec, store))
+        started.append(True)
+        say(out, spec.study, f"Ray up: {cluster['nodes']} node(s), {cluster['cpus']:g} CPUs, "
+            f"{cluster['gpus']:g} GPUs, {cluster['slots']} trials at a time")
+
+    say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
+        else "starting a local Ray ...")
+    log = None
+    try:
+        with (ray_log(out, spec.study) if options.quiet_ray else contextlib.nullcontext()) \
+                as log:
+            launched = run(spec, plan, Recorder(store, progress), address, on_start,
+                           options.verbose)
+    except KeyboardInterrupt:
+        progress.close()
+        stored = plan.stored + sum(progress.counts[s] for s in ("complete", "diverged", "pruned"))
+        say(out, spec.study, f"interrupted: {stored} of {plan.total} stored; "
+            "submit again to resume")
+        raise Interrupted(spec.study) from None
+    finally:
+        if not started:
+            leave_as_found(store, existed)
+    finish(spec.study, plan, progress, launched, out, log)
+
+
+def ray_log(out: TextIO, study: str):
+    from study.console import Terminal, ray_output_to_log
+
+    terminal = out if isinstance(out, Terminal) else Terminal(out)
+    return ray_output_to_log(terminal, study)
+
+
+def finish(study: str, plan: Plan, progress: Progress, launched: int, out: TextIO,
+           log: str | None) -> None:
+    """The last counts, what failed, and where Ray's own output went."""
     if launched < progress.total:  # a group's space held fewer distinct cells than n_trials
-        out.write(f"[{spec.study}] {progress.total - launched} trials not run: their groups' "
-                  "search spaces hold no further distinct cell\n")
+        say(out, study, f"{progress.total - launched} trials not run: their groups' search "
+            "spaces hold no further distinct cell")
         progress.total = launched
     progress.close()
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(progress.counts.items()))
+    say(out, study, f"done in {clock(progress.now() - progress.started)}: {progress.done} of "
+        f"{progress.total} stored ({counts or 'none'})")
+    failed = progress.counts["failed"]
+    if failed:
+        say(out, study, f"{failed} {'cell' if failed == 1 else 'cells'} failed (their rows say "
+            "why); submit again to run them again")
+    if log and (failed or progress.retried):
+        say(out, study, f"Ray's own output: {log}")
+    elif log:
+        with contextlib.suppress(OSError):
+            os.remove(log)
+
+
+def leave_as_found(store: ResultsStore, existed: bool) -> None:
+    """Removes the study folder prepare() made, when nothing was stored in it."""
+    if existed:
+        return
+    selector = pafs.FileSelector(store.path, recursive=True, allow_not_found=True)
+    with contextlib.suppress(OSError):
+        if all(i.type == pafs.FileType.Directory for i in store.fs.get_file_info(selector)):
+            store.fs.delete_dir(store.path)
 
 
 def study_record(spec: StudySpec, store: ResultsStore) -> dict[str, Any]:
