@@ -65,6 +65,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if args.dry_run:
+        return EXIT_OK
     return EXIT_FAILED if progress.counts["failed"] or progress.done < progress.total else EXIT_OK
 
 
@@ -274,8 +276,8 @@ def add_submit_parser(sub) -> None:
                    help="results root the driver writes: a local or shared path, or a URI "
                    "(s3://, gs://, file://)")
     p.add_argument("--address", default=None,
-                   help="Ray cluster to join: auto, HOST:PORT (GCS) or ray://HOST:10001 "
-                   "(None: RAY_ADDRESS if set, else a local Ray for this process)")
+                   help="Ray cluster to join: auto, HOST:PORT (GCS) or ray://HOST:10001; "
+                   "unset: RAY_ADDRESS if set, else a local Ray for this process")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and check the spec; write nothing, start no Ray")
     p.add_argument("--verbose", action="store_true",

@@ -97,12 +97,27 @@ def submit(
     check(plan.cells_to_check(), spec.run.data_root if runs_here(joined) else None,
           shape_root=spec.run.data_root)
     if options.dry_run:
-        say(out, spec.study, f"dry run: {plan.budget} {'cells' if plan.packs(1) else 'trials'} "
-            f"would run ({'on ' + joined if joined else 'on a local Ray'}); nothing written")
+        say(out, spec.study, dry_run_text(spec, plan, joined))
         return progress
     run_plan(spec, plan, store, progress, joined, out, options)
     say(out, spec.study, f"results in {store.path}")
     return progress
+
+
+def dry_run_text(spec: StudySpec, plan: Plan, joined: str | None) -> str:
+    """What would run, and how: trials of packed cells at so many at a time here."""
+    unit = "trials" if spec.search == "optuna" else "cells"
+    text = f"dry run: {plan.budget} {unit} would run"
+    if joined:
+        text += f" on the Ray cluster at {joined}"
+    else:
+        slots = max(1, int((os.cpu_count() or 1) / max(spec.resources.cpu, 1e-9)))
+        slots = min(slots, spec.resources.max_concurrent or slots)
+        packs = plan.packs(slots)
+        if packs:
+            text += f" as {len(packs)} trials of up to {max(map(len, packs))} cells"
+        text += f", {slots} at a time on a local Ray"
+    return text + "; nothing written, no Ray started"
 
 
 def say(out: TextIO, study: str, text: str) -> None:
