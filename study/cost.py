@@ -68,9 +68,9 @@ PACKING = {1: 1.0, 2: 1.84, 4: 3.8, 8: 6.34}
 # Fixed costs, fitted to studies run here (quickstart: 160 cells in 68 s on 2 cores).
 CELL_START_S = 0.25  # per trial: Ray scheduling, data (cached per worker), model build
 EPOCH_S = 0.0005  # per epoch: the test AUROC, the epoch record
-# Start-up, paid once a study (measured on the quickstart, 2 CPU cores): a local Ray comes
-# up, then each trial slot's process starts and imports torch (trial processes are
-# reused, and the slots start side by side).
+# Start-up, paid once a study: a local Ray comes up, then each trial slot's process
+# starts and imports torch (trial processes are reused; the slots start side by side).
+# Fitted on the quickstart, 2 idle CPU cores: 68 s in all against ~56 s of training above.
 RAY_START_S = 8.0
 TRIAL_PROCESS_S = 6.0
 # The sizes of data files the presets name, for a machine that does not hold them (a

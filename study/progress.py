@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import sys
 import time
 from collections import Counter, defaultdict
@@ -53,12 +54,13 @@ class Durations:
         self.by_size[size].append(seconds)
 
     def expect(self, size: int) -> float | None:
-        """Mean seconds of a trial of ``size`` cells; unmeasured sizes scale the mean
-        seconds per cell of all measured trials; None before any trial ended."""
+        """Median seconds of a trial of ``size`` cells (the median: a process's first trial
+        also pays its start-up); an unmeasured size scales the median seconds per cell of
+        all measured trials; None before any trial ended."""
         if self.by_size.get(size):
-            return sum(self.by_size[size]) / len(self.by_size[size])
-        cells = sum(k * len(v) for k, v in self.by_size.items())
-        return sum(sum(v) for v in self.by_size.values()) / cells * size if cells else None
+            return statistics.median(self.by_size[size])
+        per_cell = [s / k for k, v in self.by_size.items() for s in v]
+        return statistics.median(per_cell) * size if per_cell else None
 
     def eta(self, running: Sequence[tuple[int, float]], pending: Sequence[int],
             slots: int) -> float | None:

@@ -203,13 +203,12 @@ def process_of(actor_id: str) -> dict[str, Any]:
         session = ray._private.worker._global_node.get_session_dir_path()
     except Exception:  # noqa: BLE001 - a private API: the cause is still stored without it
         return {}
-    death = data.death_cause
-    context = (death.actor_died_error_context if death.HasField("actor_died_error_context")
-               else None)
+    kind = data.death_cause.WhichOneof("context")  # the process died, its node, an OOM ...
+    context = getattr(data.death_cause, kind) if kind else None
     worker, job = data.address.worker_id.hex(), data.job_id.hex()
     return {
         "node_id": data.address.node_id.hex() or None, "pid": data.pid or None,
-        "ip": data.address.ip_address, "death": context.error_message if context else "",
+        "ip": data.address.ip_address, "death": getattr(context, "error_message", ""),
         "log": f"{session}/logs/worker-{worker}-{job}-{data.pid}.err" if data.pid else None,
     }
 

@@ -151,8 +151,11 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
              address: str | None, out: TextIO, options: Options) -> None:
     """The runner over the plan, its cells recorded in the store as they finish; the
     store prepared first and left as it was if the cluster never accepted the driver."""
+    say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
+        else "starting a local Ray ...")
+    asked = progress.now()
     from study.recorder import Recorder
-    from study.runner import cluster_address, run  # Ray from here on
+    from study.runner import cluster_address, run  # Ray from here on (seconds to import)
 
     address = cluster_address(address)
     existed = store.fs.get_file_info(store.path).type != pafs.FileType.NotFound
@@ -162,11 +165,10 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
     def on_start(cluster: dict[str, Any]) -> None:
         store.write_study_json(study_record(spec, store))
         started.append(True)
-        say(out, spec.study, f"Ray up: {cluster['nodes']} node(s), {cluster['cpus']:g} CPUs, "
-            f"{cluster['gpus']:g} GPUs, {cluster['slots']} trials at a time")
+        say(out, spec.study, f"Ray up in {progress.now() - asked:.0f} s: {cluster['nodes']} "
+            f"node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs, {cluster['slots']} "
+            "trials at a time")
 
-    say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
-        else "starting a local Ray ...")
     log = None
     try:
         with (ray_log(out, spec.study) if options.quiet_ray else contextlib.nullcontext()) \

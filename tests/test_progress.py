@@ -66,6 +66,9 @@ def test_the_eta_comes_from_measured_trials_of_each_size():
     durations.add(4, 40.0)  # an unmeasured size scales the seconds per cell measured
     assert durations.expect(1) == pytest.approx(10.0)
     assert durations.eta([], [1, 1, 1], 3) == pytest.approx(10.0)
+    for seconds in (8.0, 9.0):  # a process's first trial also paid its start-up (40 s)
+        durations.add(4, seconds)
+    assert durations.expect(4) == pytest.approx(9.0)
 
 
 def test_a_failed_cell_gets_one_line_naming_its_label_cause_node_and_log():

@@ -194,6 +194,25 @@ def test_dying_trial_processes_are_retried_then_stored_failed_and_the_study_goes
     assert "A worker died" in ray_log.read_text()  # Ray's own words kept, in its own file
 
 
+def test_verbose_shows_rays_own_output_without_escape_codes_in_a_log(tmp_path):
+    config, results = tmp_path / "loud.yaml", tmp_path / "results"
+    config.write_text(study_text("loud", seeds="[0]").replace("max_failures: 1",
+                                                              "max_failures: 0"))
+    (cell,) = expand(parse_spec(config.read_text()))
+    log = tmp_path / "driver.log"
+    driver = start_driver(config, results, log, "--verbose", **{FAULT_ENV: cell.cell_id})
+    try:
+        code = driver.wait(timeout=HANG_GUARD_S)
+    finally:
+        kill_group(driver.pid)
+    out = log.read_text()
+    assert code == 1, out
+    assert "(raylet) A worker died" in out  # Ray's own words, shown as asked
+    assert "Trial task failed" in out  # and Tune's
+    assert f"[loud] failed: loss=mse seed=0 (cell {cell.cell_id})" in out
+    assert "\x1b[" not in out  # a log, not a terminal: no colour codes
+
+
 def test_a_diverging_loss_ends_the_cell_as_diverged_with_its_epoch():
     spec = parse_spec(study_text("d", losses=f"[{DIVERGES}]", seeds="[0]"))
     (cell,) = expand(spec)
