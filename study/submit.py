@@ -151,16 +151,11 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
              address: str | None, out: TextIO, options: Options) -> None:
     """The runner over the plan, its cells recorded in the store as they finish; the
     store prepared first and left as it was if the cluster never accepted the driver."""
+    existed = store.fs.get_file_info(store.path).type != pafs.FileType.NotFound
+    store.prepare()  # an unwritable store fails here, before Ray is loaded
     say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
         else "starting a local Ray ...")
-    asked = progress.now()
-    from study.recorder import Recorder
-    from study.runner import cluster_address, run  # Ray from here on (seconds to import)
-
-    address = cluster_address(address)
-    existed = store.fs.get_file_info(store.path).type != pafs.FileType.NotFound
-    store.prepare()
-    started = []
+    asked, started = progress.now(), []
 
     def on_start(cluster: dict[str, Any]) -> None:
         store.write_study_json(study_record(spec, store))
@@ -171,10 +166,13 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
 
     log = None
     try:
+        from study.recorder import Recorder
+        from study.runner import cluster_address, run  # Ray from here on (seconds to import)
+
         with (ray_log(out, spec.study) if options.quiet_ray else contextlib.nullcontext()) \
                 as log:
-            launched = run(spec, plan, Recorder(store, progress), address, on_start,
-                           options.verbose)
+            launched = run(spec, plan, Recorder(store, progress), cluster_address(address),
+                           on_start, options.verbose)
     except KeyboardInterrupt:
         progress.close()
         stored = plan.stored + sum(progress.counts[s] for s in ("complete", "diverged", "pruned"))
