@@ -11,16 +11,15 @@ random images of its dataset's shape (study.probe).
 from __future__ import annotations
 
 import inspect
-import zipfile
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import torch
 
 from study.cell import Cell
+from study.datafiles import missing_files
 from study.errors import SpecError
-from study.probe import probe_cells
-from study.spec_values import did_you_mean
+from study.probe import probe_problems
+from study.spec_values import did_you_mean, raise_all
 from trainables.assemble import build_loss
 from trainables.datasets import DATASETS
 from trainables.losses import LOSSES, TRAINER_KEYWORDS
@@ -54,8 +53,9 @@ CONTEXT = {"normal_class": "dataset", "contamination": "protocol"}
 def check_cells(
     cells: Iterable[Cell], data_root: str | None = None, shape_root: str | None = None
 ) -> None:
-    """Raises SpecError for the first cell field no trainer could run, then for the first
-    model/loss/optimizer that cannot train on its dataset's image shape (study.probe).
+    """Raises one SpecError naming every problem of the cells: each field no trainer
+    could run, each dataset's missing files, and each model/loss/optimizer that cannot
+    train on its dataset's image shape (study.probe).
 
     Args:
         cells: the study's cells.
@@ -65,34 +65,51 @@ def check_cells(
             data_root); a file not found there is not probed (its trial reports it).
     """
     cells = list(cells)
-    seen: set[tuple] = set()
-    missing: list[str] = []  # every dataset's missing files, named together
+    found, good = field_problems(cells)
+    if data_root is not None:
+        found += missing_files(cells, data_root)
+    found += probe_problems(good, shape_root if shape_root is not None else data_root)
+    raise_all(found)
+
+
+def cell_problems(cells: list[Cell], shape_root: str | None) -> list[str]:
+    """Every field problem, then every probe problem of the cells whose fields passed
+    (each message once); the data files are study.datafiles' concern."""
+    fields, good = field_problems(cells)
+    return fields + probe_problems(good, shape_root)
+
+
+def field_problems(cells: list[Cell]) -> tuple[list[str], list[Cell]]:
+    """(every field problem once, the cells without one). A field value is checked once
+    per distinct (field, value, context, parameters)."""
+    checked: dict[tuple, str] = {}
+    good = []
     for cell in cells:
-        for field in (*REGISTRIES, *POSITIVE, *NON_NEGATIVE, *CONTEXT):
-            context = getattr(cell, CONTEXT[field]) if field in CONTEXT else ""
-            key = (field, getattr(cell, field), context)
-            key += (getattr(cell, f"{field}_params", ""),)
-            if key not in seen:
-                seen.add(key)
-                check_field(cell, field)
-                if field == "dataset" and data_root is not None:
-                    problem = files_problem(cell, data_root)
-                    if problem and problem not in missing:
-                        missing.append(problem)
-    if missing:
-        raise SpecError("\n".join(missing))
-    probe_cells(cells, shape_root if shape_root is not None else data_root)
+        bad = False
+        for key in _keys(cell):
+            if key not in checked:
+                checked[key] = _problem(cell, key[0])
+            bad = bad or bool(checked[key])
+        if not bad:
+            good.append(cell)
+    return list(dict.fromkeys(p for p in checked.values() if p)), good
 
 
-def files_problem(cell: Cell, data_root: str) -> str:
-    """Why the cell's dataset would not find its files ('' = it would, or needs none, or
-    was told to download them)."""
-    check = DATASETS[cell.dataset].files
+def _keys(cell: Cell) -> list[tuple]:
+    keys = []
+    for field in (*REGISTRIES, *POSITIVE, *NON_NEGATIVE, *CONTEXT):
+        context = getattr(cell, CONTEXT[field]) if field in CONTEXT else ""
+        keys.append((field, getattr(cell, field), context,
+                     getattr(cell, f"{field}_params", "")))
+    return keys
+
+
+def _problem(cell: Cell, field: str) -> str:
     try:
-        return check(Path(data_root).expanduser(), cell.params("dataset")) if check else ""
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # not an npz, ...
-        return (f"dataset {cell.label('dataset')}: its file cannot be read as the dataset "
-                f"needs ({type(err).__name__}: {str(err)[:200]})")
+        check_field(cell, field)
+    except SpecError as err:
+        return str(err)
+    return ""
 
 
 def check_field(cell: Cell, field: str) -> None:
@@ -120,7 +137,7 @@ def check_field(cell: Cell, field: str) -> None:
             f"contamination: {value!r} is not allowed with protocol 'contaminated'; it must "
             "be in (0, 0.5), e.g. 0.05 .. 0.25 as IAEAD"
         )
-    elif field == "normal_class":
+    elif field == "normal_class" and cell.dataset in DATASETS:  # else: the dataset's problem
         classes = DATASETS[cell.dataset].classes
         if classes is not None and value not in classes:
             raise SpecError(

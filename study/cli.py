@@ -1,7 +1,9 @@
-"""The ``adstudy`` command: describe, submit, sql, report.
+"""The ``adstudy`` command: describe, submit, sql, report, landscape.
 
-Heavy imports (torch, ray) happen inside the commands that need them, so ``adstudy sql``
-and ``adstudy report`` start fast and never load torch.
+Heavy imports (torch, ray, duckdb) happen inside the commands that need them: ``submit``
+prints its first line before loading either, and ``adstudy sql`` and ``adstudy report``
+never load torch. Exit codes: study.commands.EXIT_CODES (and 141 when the reader of the
+output goes away, ``| head``, as for any Unix tool).
 """
 
 from __future__ import annotations
@@ -9,59 +11,70 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from study.cli_store import add_store_parsers
+from study.commands import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CODES,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_TERMINATED,
+    Help,
+    Version,
+    command,
+    silence_stdout,
+)
 from study.errors import SpecError, StoreError
 
 DEFAULT_RESULTS = "results"
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from study.cell import named_text
-    from study.checks import check_cells
-    from study.cost import estimate
-    from study.grid import count, expand
+    from study.describe import describe
     from study.spec import load_spec
 
-    spec = load_spec(args.config)
-    print(f"study {spec.study}: {spec.description}".rstrip(": "))
-    for title, axes in (("compare", spec.compare), ("vary", spec.vary)):
-        for name, values in axes:
-            shown = ", ".join(named_text(v) if isinstance(v, tuple) else str(v) for v in values)
-            print(f"  {title:8s}{name:14s}{len(values):4d} x [{shown}]")
-    for name, value in spec.fixed:
-        print(f"  {'fixed':8s}{name:14s}{named_text(value) if isinstance(value, tuple) else value}")
-    cells = expand(spec)
-    if spec.search == "optuna":  # groups, each an Optuna search of n_trials (tuned_plan.py)
-        from study.tuned_plan import describe_lines, estimate_cells
-
-        print("\n".join(describe_lines(spec)))
-        cells = estimate_cells(spec)
-    else:
-        print(f"  {count(spec)} combinations, {len(cells)} distinct cells")
-    print(f"  resources per trial: {spec.resources.cpu} cpu, {spec.resources.gpu} gpu")
-    per_trial = 1 if spec.search == "optuna" else spec.run.cells_per_trial  # tuned: 1 a trial
-    cost = estimate(cells, spec.run.data_root, per_trial, spec.resources.gpu)
-    print("\n".join(cost.lines()))
-    # Checked after the size and cost are shown, so a user without the data sees both.
-    check_cells(cells, spec.run.data_root)
-    return 0
+    describe(load_spec(args.config), args.results, sys.stdout)
+    return EXIT_OK
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from study.console import Terminal
     from study.spec import load_spec
-    from study.submit import submit
+    from study.submit import Interrupted, Options, submit
 
     spec = load_spec(args.config)
+    terminal = Terminal(sys.stdout)
+    if not args.verbose or not terminal.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no escape codes in logs
+    options = Options(dry_run=args.dry_run, verbose=args.verbose, quiet_ray=not args.verbose,
+                      every_s=args.progress_every)
+    signals: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: interrupt(signals, number))
     try:
         progress = submit(spec, results=args.results, address=args.address, yes=args.yes,
-                          out=sys.stdout, new_version=args.new_version)
+                          out=terminal, new_version=args.new_version, options=options)
+    except Interrupted:
+        return EXIT_TERMINATED if signals else EXIT_INTERRUPTED
     except ConnectionError as err:  # no cluster at --address, or a token it refuses
         print(f"adstudy submit: error: {err}", file=sys.stderr)
-        return 2
-    return 0 if progress.done == progress.total else 1
+        return EXIT_REFUSED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.dry_run:
+        return EXIT_OK
+    return EXIT_FAILED if progress.counts["failed"] or progress.done < progress.total else EXIT_OK
+
+
+def interrupt(signals: list[int], number: int) -> None:
+    """SIGTERM (Ray Jobs' stop, a scheduler's kill) ends a submission as Ctrl-C does."""
+    signals.append(number)
+    raise KeyboardInterrupt
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -193,9 +206,11 @@ def landscape_trials(results: str, study: str, where: str | None) -> list[dict]:
 
 def add_landscape_parser(sub) -> None:
     """The ``landscape`` subcommand (trainables.landscape; Li et al. 2018)."""
-    p = sub.add_parser("landscape", help="loss landscapes and sharpness of a study's trials "
-                       "(needs run: {save_weights: true})")
-    p.add_argument("study")
+    p = command(sub, "landscape", "loss landscapes and sharpness of a study's trials (needs "
+                "run: {save_weights: true})",
+                'adstudy landscape lamp_batch_size_smoke --where "normal_class = 0"',
+                cmd_landscape)
+    p.add_argument("study", help="the study's name")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (local path)")
     p.add_argument("--where", help="SQL condition over trials, e.g. \"normal_class = 0\"")
     p.add_argument("--by", default="batch_size", help="column the figures and table group by")
@@ -207,13 +222,14 @@ def add_landscape_parser(sub) -> None:
     p.add_argument("--batch", type=int, help="images per evaluation batch (128)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--force", action="store_true", help="measure trials measured before again")
-    p.set_defaults(fn=cmd_landscape)
 
 
 def add_sql_parser(sub) -> None:
     """The ``sql`` subcommand: SQL, a named query, or the shell."""
-    p = sub.add_parser("sql", help="run SQL or a named query over the views trials, epochs, "
-                       "scores; no query opens a shell")
+    p = command(sub, "sql", "run SQL or a named query over the views trials, epochs, scores; "
+                "no query opens a shell",
+                'adstudy sql "select loss_label, avg(auroc) from trials group by all" '
+                "--study quickstart", cmd_sql)
     p.add_argument("query", nargs="?", help="SQL, or a named query (see --list)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (path or URI)")
     p.add_argument("--study", action="append", help="read this study (repeatable; several "
@@ -232,12 +248,12 @@ def add_sql_parser(sub) -> None:
     p.add_argument("--allow-files", action="store_true",
                    help="let SQL read and write files beyond the views (COPY, ATTACH, "
                    "read_csv, ...); without it adstudy sql is read-only")
-    p.set_defaults(fn=cmd_sql)
 
 
 def add_report_parser(sub) -> None:
     """The ``report`` subcommand: Markdown and HTML reports of one or more studies."""
-    p = sub.add_parser("report", help="write the report of one or more studies")
+    p = command(sub, "report", "write the report of one or more studies",
+                "adstudy report quickstart --results results --out report", cmd_report)
     p.add_argument("studies", nargs="+", help="study names; a report over several pools the "
                    "claims of studies that differ only in the compared axis, and says so")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results root (path or URI)")
@@ -245,49 +261,74 @@ def add_report_parser(sub) -> None:
     p.add_argument("--baseline", default="mse", help="loss the others are compared against")
     p.add_argument("--format", default="md,html", help="comma-separated: md, html")
     p.add_argument("--last", type=int, default=5, help="last epochs for oscillation statistics")
-    p.set_defaults(fn=cmd_report)
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="adstudy", description=__doc__.splitlines()[0])
-    sub = top.add_subparsers(dest="command", required=True)
+def add_describe_parser(sub) -> None:
+    p = command(sub, "describe", "print a study's axes, cells, what is stored, its cost, the "
+                "data missing here and every problem of its spec (nothing runs)",
+                "adstudy describe configs/quickstart.yaml", cmd_describe)
+    p.add_argument("config", help="the study file (YAML)")
+    p.add_argument("--results", default=DEFAULT_RESULTS,
+                   help="results root whose stored cells are counted (path or URI)")
 
-    p = sub.add_parser("describe", help="print a study's axes and cell count")
-    p.add_argument("config")
-    p.set_defaults(fn=cmd_describe)
 
-    p = sub.add_parser("submit", help="run the cells of a study not yet stored")
-    p.add_argument("config")
-    p.add_argument(
-        "--results", default=DEFAULT_RESULTS,
-        help="results root the driver writes: a local or shared path, or a URI (s3://, gs://, "
-        "file://)",
-    )
-    p.add_argument(
-        "--address", default=None,
-        help="Ray cluster to join: auto, HOST:PORT (GCS) or ray://HOST:10001 (default: "
-        "RAY_ADDRESS if set, else a local Ray for this process)",
-    )
+def add_submit_parser(sub) -> None:
+    p = command(sub, "submit", "run the cells of a study not yet stored",
+                "adstudy submit configs/quickstart.yaml --results results", cmd_submit)
+    p.epilog += "\n\n" + EXIT_CODES
+    p.add_argument("config", help="the study file (YAML)")
+    p.add_argument("--results", default=DEFAULT_RESULTS,
+                   help="results root the driver writes: a local or shared path, or a URI "
+                   "(s3://, gs://, file://)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join: auto, HOST:PORT (GCS) or ray://HOST:10001; "
+                   "unset: RAY_ADDRESS if set, else a local Ray for this process")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and check the spec; write nothing, start no Ray")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's and Tune's own output (warnings, worker output, Tune's "
+                   "tracebacks); without it they go to a log file named when a cell fails")
+    p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds between progress lines when stdout is not a terminal")
     p.add_argument("--yes", action="store_true", help="allow grids over 100,000 cells")
     p.add_argument("--new-version", action="store_true",
                    help="when the results hold another spec under this study name, store this "
                    "one as <study>.v2 (.v3, ...) instead of refusing")
-    p.set_defaults(fn=cmd_submit)
 
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="adstudy", description=__doc__.splitlines()[0], formatter_class=Help,
+        epilog="example:\n  adstudy submit configs/quickstart.yaml && adstudy report quickstart"
+        "\n\n" + EXIT_CODES)
+    top.add_argument("--version", action=Version)
+    sub = top.add_subparsers(dest="command", required=True)
+    add_describe_parser(sub)
+    add_submit_parser(sub)
     add_sql_parser(sub)
     add_report_parser(sub)
     add_landscape_parser(sub)
     add_store_parsers(sub)  # status, check, compact (study.cli_store)
+    for each in sub.choices.values():  # every subcommand shows its options' defaults
+        each.formatter_class = Help
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    command_name = "adstudy"
     try:
+        args = parser().parse_args(argv)
+        command_name = f"adstudy {args.command}"
         return args.fn(args)
     except (SpecError, StoreError, FileNotFoundError) as err:
-        print(f"adstudy {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        print(f"{command_name}: error: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        print(f"{command_name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`| head`): quiet, as a Unix tool
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from study.commands import command
 from study.store import ResultsStore
 
 DEFAULT_RESULTS = "results"
@@ -87,25 +88,22 @@ def print_table(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> No
 def add_store_parsers(sub) -> None:
     """``status``, ``check`` and ``compact`` under the ``adstudy`` command."""
     results_help = "results root: a local path or a URI (s3://, gs://, file://)"
-    p = sub.add_parser("status", help="every study in a store: cells expected, stored, failed, "
-                       "diverged, running (a live driver's heartbeat), last activity, spec",
-                       epilog="example: adstudy status --results results")
+    p = command(sub, "status", "every study in a store: cells expected, stored, failed, "
+                "diverged, running (a live driver's heartbeat), last activity, spec",
+                "adstudy status --results results", cmd_status)
     p.add_argument("study", nargs="?", help="one study (default: every study in --results)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help=results_help)
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.set_defaults(fn=cmd_status)
 
-    p = sub.add_parser("check", help="verify a store: list damaged, stray and half-written "
-                       "files and cells (exit 1 when any)",
-                       epilog="example: adstudy check quickstart --results results")
+    p = command(sub, "check", "verify a store: list damaged, stray and half-written "
+                "files and cells (exit 1 when any)",
+                "adstudy check quickstart --results results", cmd_check)
     p.add_argument("study", nargs="?", help="one study (default: every study in --results)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help=results_help)
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.set_defaults(fn=cmd_check)
 
-    p = sub.add_parser("compact", help="merge a study's per-cell files into a few large "
-                       "Parquet files (atomically; queries read both forms)",
-                       epilog="example: adstudy compact quickstart --results s3://bucket/r")
+    p = command(sub, "compact", "merge a study's per-cell files into a few large "
+                "Parquet files (atomically; queries read both forms)",
+                "adstudy compact quickstart --results s3://bucket/r", cmd_compact)
     p.add_argument("study")
     p.add_argument("--results", default=DEFAULT_RESULTS, help=results_help)
-    p.set_defaults(fn=cmd_compact)

@@ -24,6 +24,7 @@ from pathlib import Path
 from study.cell import Cell
 from study.packing import auto_pack_size, pack_cells
 from trainables.datasets import DATASETS
+from trainables.imageset import Layout
 from trainables.protocols import PROTOCOLS
 from trainables.stacking import stack_key
 
@@ -67,6 +68,15 @@ PACKING = {1: 1.0, 2: 1.84, 4: 3.8, 8: 6.34}
 # Fixed costs, fitted to studies run here (quickstart: 160 cells in 68 s on 2 cores).
 CELL_START_S = 0.25  # per trial: Ray scheduling, data (cached per worker), model build
 EPOCH_S = 0.0005  # per epoch: the test AUROC, the epoch record
+# Start-up, paid once a study: a local Ray comes up, then each trial slot's process
+# starts and imports torch (trial processes are reused; the slots start side by side).
+# Fitted on the quickstart, 2 idle CPU cores: 68 s in all against ~56 s of training above.
+RAY_START_S = 8.0
+TRIAL_PROCESS_S = 6.0
+# The sizes of data files the presets name, for a machine that does not hold them (a
+# driver whose data lives on the cluster): shared/data/mnist5k.npz, 500 MNIST images a
+# digit, split 4:1.
+KNOWN_FILES: dict[str, Layout] = {"mnist5k.npz": Layout(4000, 1000, 10, (1, 28, 28))}
 
 @dataclasses.dataclass(frozen=True)
 class Cost:
@@ -77,6 +87,8 @@ class Cost:
     seconds: dict[str, float]
     stacked: int = 0  # cells counted as trained in vmapped stacks
     trials_per_gpu: int = 1
+    startup_s: float = RAY_START_S + TRIAL_PROCESS_S
+    unknown: list[str] = dataclasses.field(default_factory=list)  # files of unknown size
 
     def lines(self) -> list[str]:
         """Human lines for `adstudy describe`."""
@@ -86,7 +98,11 @@ class Cost:
                else "trials one after another", "cpu": "trials one after another"}
         stacks = f", {self.stacked} cells in vmapped stacks" if self.stacked else ""
         for device, seconds in self.seconds.items():
-            out.append(f"    {DEVICES[device]:16s} ~{human(seconds)}, {how[device]}{stacks}")
+            out.append(f"    {DEVICES[device]:16s} ~{human(seconds + self.startup_s)} "
+                       f"(~{human(self.startup_s)} of it start-up), {how[device]}{stacks}")
+        if self.unknown:
+            out.append(f"    not counted: cells on {', '.join(self.unknown)} (not on this "
+                       "machine: size unknown)")
         return out
 
 
@@ -101,11 +117,16 @@ def human(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def data_size(cell: Cell, data_root: str) -> tuple[int, int, tuple[int, int, int]]:
+def data_size(cell: Cell, data_root: str) -> tuple[int, int, tuple[int, int, int]] | None:
     """(training images, test images, image shape) the cell's protocol gives, from the
-    dataset's and the protocol's records (an npz file not on this machine: MNIST's)."""
+    dataset's and the protocol's records (an npz file not on this machine: its size in
+    KNOWN_FILES, else None)."""
     params, root = cell.params("dataset"), Path(data_root).expanduser()
-    layout = DATASETS[cell.dataset].layout(root, params) or DATASETS["mnist"].layout(root, {})
+    layout = DATASETS[cell.dataset].layout(root, params)
+    if layout is None:
+        layout = KNOWN_FILES.get(Path(str(params.get("path", ""))).name)
+    if layout is None:
+        return None
     n_train, n_test = PROTOCOLS[cell.protocol].size(layout, cell.contamination,
                                                     cell.max_train, cell.max_test)
     shape = layout.shape
@@ -158,9 +179,15 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
     packs = pack_cells(cells, size) if size > 1 else [[c] for c in cells]
     seconds = {device: 0.0 for device in RATES}
     samples, stacked = 0.0, 0
+    unknown: list[str] = []
     for pack in packs:
         first = pack[0]
-        n_train, n_test, shape = data_size(first, data_root)
+        size = data_size(first, data_root)
+        if size is None:
+            if first.label("dataset") not in unknown:
+                unknown.append(first.label("dataset"))
+            continue
+        n_train, n_test, shape = size
         together = len(pack) if len(pack) > 1 and stack_key(first) is not None else 1
         stacked += together if together > 1 else 0
         for cell in pack:
@@ -177,4 +204,5 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
                 seconds[device] += cell.epochs * (per_epoch + EPOCH_S)
     seconds["gpu"] /= PACKING[max(k for k in PACKING if k <= packed)]
     return Cost(cells=len(cells), train_samples=samples, seconds=seconds, stacked=stacked,
-                trials_per_gpu=packed)
+                trials_per_gpu=packed, startup_s=RAY_START_S + TRIAL_PROCESS_S if cells else 0,
+                unknown=unknown)

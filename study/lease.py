@@ -25,6 +25,7 @@ import contextlib
 import datetime
 import json
 import os
+import posixpath
 import socket
 import threading
 import time
@@ -102,6 +103,7 @@ class Lease:
         self.lost: dict[str, Any] | None = None
         self._lock_fd: int | None = None
         self.made_folder = False
+        self.made: list[str] = []  # the folders acquire() created, innermost first
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -123,7 +125,8 @@ class Lease:
     def acquire(self, doing: str) -> None:
         """Raises StoreError when another live driver holds the study."""
         fs = self.store.fs
-        self.made_folder = fs.get_file_info(self.store.path).type == pafs.FileType.NotFound
+        self.made = new_folders(fs, self.store.path)
+        self.made_folder = bool(self.made)
         fs.create_dir(self.store.path, recursive=True)
         if self.store.local:
             self._flock(doing)
@@ -197,11 +200,28 @@ class Lease:
                 os.unlink(f"{self.store.path}/{LOCK}")
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
-        if self.made_folder:  # a driver refused before it stored anything leaves no folder
-            with contextlib.suppress(OSError):
+        if self.made_folder:  # a driver that stored nothing (refused, or the cluster never
+            with contextlib.suppress(OSError):  # accepted it) leaves no folder behind
                 fs = self.store.fs
-                if not fs.get_file_info(pafs.FileSelector(self.store.path)):
+                found = fs.get_file_info(pafs.FileSelector(self.store.path, recursive=True))
+                if all(info.type == pafs.FileType.Directory for info in found):
                     fs.delete_dir(self.store.path)
+                    for parent in self.made[1:]:  # the results root it made, when empty
+                        if fs.get_file_info(pafs.FileSelector(parent)):
+                            break
+                        fs.delete_dir(parent)
+
+
+def new_folders(fs: pafs.FileSystem, path: str) -> list[str]:
+    """``path`` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while path and fs.get_file_info(path).type == pafs.FileType.NotFound:
+        missing.append(path)
+        parent = posixpath.dirname(path.rstrip("/"))
+        if parent == path:
+            break
+        path = parent
+    return missing
 
 
 def progress_info(progress: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""The plan of a submission: what will run, decided before Ray starts (no Ray here; it
-reads the store and prepares its folders).
+"""The plan of a submission: what will run, decided before Ray starts (no Ray and no
+torch here; it only reads the store).
 
-``make_plan`` expands and checks the study and subtracts what the store holds. A grid
+``make_plan`` expands the study and subtracts what the store holds; ``cells_to_check``
+are what study.validate must pass before any of it runs. A grid
 study (``search: grid``) plans every cell not stored, in packs of cells per trial
 (study.packing); a tuned study (``search: optuna``, study/tuned_plan.py) plans what is left
 of each group's budget, handed out one trial at a time by its search. Either is a
@@ -11,18 +12,19 @@ of each group's budget, handed out one trial at a time by its search. Either is 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from study.cell import Cell
-from study.checks import check_cells
 from study.errors import SpecError
 from study.grid import count, expand
-from study.group_search import GroupSearch
 from study.packing import auto_pack_size, pack_cells
 from study.schema import SETTLED
 from study.spec import StudySpec
 from study.store import ResultsStore
 from study.tuned_plan import plan_tuned
+
+if TYPE_CHECKING:  # optuna is loaded only when a tuned study runs
+    from study.group_search import GroupSearch
 
 MAX_CELLS_WITHOUT_CONFIRM = 100_000
 
@@ -35,6 +37,17 @@ class Plan(Protocol):
     @property
     def budget(self) -> int:
         """Cells (grid) or trials (tuned) to run."""
+
+    @property
+    def total(self) -> int:
+        """Cells (grid) or trials (tuned) in the whole study."""
+
+    @property
+    def stored(self) -> int:
+        """Of ``total``, those stored as settled (complete, diverged or pruned)."""
+
+    def cells_to_check(self) -> list[Cell]:
+        """The cells study.validate must pass before the plan runs."""
 
     def describe(self) -> str:
         """One line: the study's size, what is stored, what will run."""
@@ -60,7 +73,7 @@ class GridPlan:
 
     cells: list[Cell]
     todo: list[Cell]
-    stored: dict[str, str]
+    statuses: dict[str, str]  # cell id -> stored status
     cells_per_trial: int = 0  # run.cells_per_trial: 0 = auto
     unreadable_means = "its cell runs again"
     nothing_left = "every cell is stored"
@@ -69,9 +82,20 @@ class GridPlan:
     def budget(self) -> int:
         return len(self.todo)
 
+    @property
+    def total(self) -> int:
+        return len(self.cells)
+
+    @property
+    def stored(self) -> int:
+        return len(self.cells) - len(self.todo)
+
+    def cells_to_check(self) -> list[Cell]:
+        return self.todo  # stored cells ran: their fields passed then
+
     def describe(self) -> str:
-        retried = sum(1 for c in self.todo if c.cell_id in self.stored)
-        text = f"{len(self.cells)} cells in the study, {len(self.cells) - len(self.todo)} stored"
+        retried = sum(1 for c in self.todo if c.cell_id in self.statuses)
+        text = f"{len(self.cells)} cells in the study, {self.stored} stored"
         text += f", {len(self.todo)} to run"
         return text + (f" ({retried} failed before, retried)" if retried else "")
 
@@ -86,23 +110,18 @@ class GridPlan:
         return None
 
 
-def make_plan(spec: StudySpec, store: ResultsStore, yes: bool = False,
-              local: bool = False) -> Plan:
+def make_plan(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Plan:
     """The study's plan (grid or tuned); see plan_grid."""
     if spec.search == "optuna":
-        return plan_tuned(spec, store, yes, local)
-    return plan_grid(spec, store, yes, local)
+        return plan_tuned(spec, store, yes)
+    return plan_grid(spec, store, yes)
 
 
-def plan_grid(spec: StudySpec, store: ResultsStore, yes: bool = False,
-              local: bool = False) -> GridPlan:
-    """Expands and checks the grid and subtracts the stored cells. With ``local`` (the
-    trials run on this machine) the datasets' files are checked too; on a cluster the data
-    may live on the workers only, so a missing file is a trial's error there.
+def plan_grid(spec: StudySpec, store: ResultsStore, yes: bool = False) -> GridPlan:
+    """Expands the grid and subtracts the stored cells (reads the store, writes nothing).
 
     Raises:
-        SpecError: for a grid too large without ``yes`` or a cell no trainer could run.
-        StoreError: for a store that cannot be written.
+        SpecError: for a grid too large without ``yes``.
     """
     if count(spec) > MAX_CELLS_WITHOUT_CONFIRM and not yes:
         raise SpecError(
@@ -110,8 +129,6 @@ def plan_grid(spec: StudySpec, store: ResultsStore, yes: bool = False,
             "pass --yes to run it anyway"
         )
     cells = expand(spec)
-    check_cells(cells, spec.run.data_root if local else None, shape_root=spec.run.data_root)
-    store.prepare()
     stored = store.stored_statuses()
     todo = [c for c in cells if stored.get(c.cell_id) not in SETTLED]
     return GridPlan(cells, todo, stored, spec.run.cells_per_trial)

@@ -25,6 +25,7 @@ import torch
 
 from study.cell import Cell
 from study.errors import SpecError
+from study.spec_values import raise_all
 from trainables.assemble import Training, build_loss, build_model
 from trainables.datasets import DATASETS
 from trainables.imageset import Shape
@@ -53,18 +54,34 @@ def model_key(cell: Cell, shape: Shape) -> tuple:
 
 
 def probe_cells(cells: Iterable[Cell], root: str | None) -> None:
+    """Raises one SpecError naming every problem probe_problems finds."""
+    raise_all(probe_problems(cells, root))
+
+
+def probe_problems(cells: Iterable[Cell], root: str | None) -> list[str]:
     """Probes every distinct optimizer, model_key, and loss and score on each model.
 
     Args:
         cells: cells whose fields already passed study.checks.check_field.
         root: the data root, for npz files (None: npz cells are not probed).
-    Raises:
-        SpecError: naming the cell's model, loss, score and batch size, the dataset and
-            its image shape (or the optimizer and lr), and the error the trainer raised.
+    Returns:
+        Each problem once, naming the cell's model, loss, score and batch size, the
+        dataset and its image shape (or the optimizer and lr), and the error the trainer
+        raised; a model that cannot train is not tried with its losses.
     """
     shapes: dict[tuple[str, str], Shape | None] = {}
-    models: dict[tuple, ProbedModel] = {}
+    models: dict[tuple, ProbedModel | None] = {}
     seen: set[tuple] = set()
+    found: list[str] = []
+
+    def note(step: Callable[[], Any]) -> Any:
+        try:
+            return step()
+        except SpecError as err:
+            if str(err) not in found:
+                found.append(str(err))
+            return None
+
     with _one_thread_own_rng():
         for cell in cells:
             dataset = (cell.dataset, cell.dataset_params)
@@ -73,16 +90,20 @@ def probe_cells(cells: Iterable[Cell], root: str | None) -> None:
             optimizer = (cell.optimizer, cell.optimizer_params, cell.lr)
             if optimizer not in seen:
                 seen.add(optimizer)
-                probe_optimizer(cell)
+                note(functools.partial(probe_optimizer, cell))
             shape = shapes[dataset]
             if shape is None:
                 continue
             key = model_key(cell, shape)
             if key not in models:
-                models[key] = _named(cell, shape, functools.partial(run_model, cell, shape))
-            if (key, cell.loss, cell.loss_params, cell.score) not in seen:
-                seen.add((key, cell.loss, cell.loss_params, cell.score))
-                _named(cell, shape, functools.partial(run_loss_and_score, cell, models[key]))
+                models[key] = note(functools.partial(
+                    _named, cell, shape, functools.partial(run_model, cell, shape)))
+            loss = (key, cell.loss, cell.loss_params, cell.score)
+            if models[key] is not None and loss not in seen:
+                seen.add(loss)
+                note(functools.partial(_named, cell, shape, functools.partial(
+                    run_loss_and_score, cell, models[key])))
+    return found
 
 
 def image_shape(cell: Cell, root: str | None) -> Shape | None:

@@ -10,6 +10,7 @@ and share Ray reserved), so a cluster run can be checked from the stored rows.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -40,14 +41,25 @@ def trial_device(requested: str, gpu_ids: list[str]) -> str:
 
 
 def placement() -> dict[str, Any]:
-    """Where this trial runs: Ray node id, assigned GPU ids and the GPU share reserved."""
+    """Where this trial runs: Ray node id, assigned GPU ids, the GPU share reserved, and
+    the log file Ray writes this process's stderr to on that node."""
     context = ray.get_runtime_context()
     gpu_ids = [str(i) for i in context.get_accelerator_ids().get("GPU", [])]
     return {
         "node_id": context.get_node_id(),
         "gpu_ids": ",".join(gpu_ids),
         "gpu_share": float(context.get_assigned_resources().get("GPU", 0.0)),
+        "log_path": stderr_file(),
     }
+
+
+def stderr_file() -> str | None:
+    """The file this process's stderr goes to (Ray's worker-*.err), None if not a file."""
+    try:
+        target = os.readlink("/proc/self/fd/2")
+    except OSError:  # not Linux, or no stderr
+        return None
+    return target if target.startswith("/") and os.path.isfile(target) else None
 
 
 def reportable(record: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,11 @@ Ray's experiment state, is the record of a study.
 A trial whose process dies (a crash, a lost node) is retried by Tune from its start
 (``recover`` drops its cells' partial epochs; cells already written stay written and are
 not written twice); when retries run out, its unwritten cells are stored as failed with
-Tune's error. A tuned trial its group's ASHA stopped is stored as 'pruned' with the
-epochs it ran. The row's ``retries`` counts the attempts that died. A cell that cannot
+the cause the runner found (a Failure: the exception, or how the process or its node
+died, with the node and the path of the process's log there). A tuned trial its group's
+ASHA stopped is stored as 'pruned' with the epochs it ran. The row's ``retries`` counts
+the attempts that died. Progress (study.progress) hears of every trial that starts,
+ends, is retried, and of every cell stored. A cell that cannot
 be written (OSError: a full disk, a lost mount) stops the study: the store keeps no part
 of it, ``failure`` holds the error and the runner raises it.
 """
@@ -27,6 +30,19 @@ from study.store import ResultsStore
 from trainables.provenance import now, versions
 
 EPOCH_FIELDS = tuple(name for name in EPOCHS.names if name not in ("study", "cell_id"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Why an attempt of a trial failed, as the runner found it."""
+
+    error: str  # 'ExceptionType: message' (a process or node death says how it died)
+    node_id: str | None = None  # the Ray node the attempt ran on
+    log_path: str | None = None  # its process's log file, on that node
+    where: str = ""  # 'pid 123 on 10.0.0.5'
+
+    def text(self) -> str:
+        return f"{self.error} ({self.where})" if self.where else self.error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +72,19 @@ class Recorder:
         self.written: set[str] = set()
         self.failure: StoreError | None = None  # the write that stopped the study
 
+    def planned(self, sizes: list[int], slots: int) -> None:
+        """The trials to come (cells each) and the slots they share."""
+        self.progress.plan(sizes, slots)
+
+    def start(self, trial: TrialInfo) -> None:
+        self.progress.trial_started(trial.trial_id, len(trial.cells))
+
+    def ended(self, trial: TrialInfo) -> None:
+        self.progress.trial_ended(trial.trial_id)
+
+    def tick(self) -> None:
+        self.progress.tick()
+
     def result(self, trial: TrialInfo, result: dict[str, Any]) -> None:
         """A record the trial reported: an epoch of a one-cell trial, or a final one."""
         kind = result.get("kind")
@@ -66,17 +95,25 @@ class Recorder:
             epochs = [epoch_row(e) for e in carried] if carried is not None else None
             self._write(trial, trial.cells[result["cell_id"]], result, epochs)
 
-    def recover(self, trial: TrialInfo) -> None:
+    def recover(self, trial: TrialInfo, failure: Failure) -> None:
         """The trial's process died and Tune runs it again: its partial epochs go."""
         for cell_id in trial.cells:
             self.epochs.pop(cell_id, None)
+        left = [c for c in trial.cells.values() if c.cell_id not in self.written]
+        what = self.progress.label(left[0]) if left else trial.trial_id
+        more = f" and {len(left) - 1} more cells" if len(left) > 1 else ""
+        self.progress.retry(f"{what}{more}: attempt {trial.num_failures} failed: "
+                            f"{failure.text()}")
 
-    def error(self, trial: TrialInfo, message: str) -> None:
+    def error(self, trial: TrialInfo, failure: Failure) -> None:
         """The trial ran out of retries: its unwritten cells are stored as failed."""
-        error = f"trial process failed after {trial.num_failures} attempt(s): "
-        error += str(message or "see the Ray logs")[-3000:]
+        final = {"status": "failed",
+                 "error": f"trial failed after {trial.num_failures} attempt(s): "
+                          f"{failure.text()}"[:4000],
+                 "node_id": failure.node_id, "log_path": failure.log_path}
         for cell in trial.cells.values():
-            self._write(trial, cell, {"status": "failed", "error": error}, None)
+            self._write(trial, cell, final, None)
+        self.progress.trial_ended(trial.trial_id, measured=False)
 
     def stopped(self, trial: TrialInfo) -> None:
         """The trial's group's ASHA stopped it: its cells are stored as pruned."""
@@ -103,7 +140,22 @@ class Recorder:
             )
             raise self.failure from err
         self.written.add(cell.cell_id)
-        self.progress.record(final.get("status", "failed"))
+        self.progress.record(final.get("status", "failed"), final, cell, trial.trial_id)
+
+
+# Where Ray's messages turn from what happened to advice on what it might mean.
+RAY_ADVICE = (" Some common causes include", " If the process was killed", " To troubleshoot")
+
+
+def short_cause(kind: str, message: str) -> str:
+    """'Kind: message' on one line, Ray's general advice cut (and an actor death's
+    preamble: the sentence that says how it died is kept)."""
+    text = " ".join(str(message).split())
+    if "The actor is dead because" in text:
+        text = text[text.index("The actor is dead because"):]
+    for marker in RAY_ADVICE:
+        text = text.split(marker)[0]
+    return f"{kind}: {text.strip()}"[:600]
 
 
 def epoch_row(record: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -27,31 +28,43 @@ from study.group_search import GroupSearch
 from study.limits import check_resources
 from study.plan import Plan
 from study.ray_trial import run_trial
-from study.recorder import Recorder, TrialInfo
+from study.recorder import Failure, Recorder, TrialInfo, short_cause
 from study.scratch import make_scratch
 from study.spec import StudySpec
 
 
-def run(spec: StudySpec, plan: Plan, recorder: Recorder, address: str | None) -> int:
+def run(spec: StudySpec, plan: Plan, recorder: Recorder, address: str | None,
+        on_start: Callable[[dict[str, Any]], None] | None = None, verbose: bool = False) -> int:
     """Runs the plan's trials on the cluster: joins ``address`` (or starts a local Ray,
     stopped again at the end) unless Ray is already up; returns the cells launched.
 
+    Args:
+        on_start: called once the cluster accepted the driver and the study's resources,
+            before any trial, with the cluster's CPUs, GPUs, nodes and trial slots.
+        verbose: Ray's and Tune's own output shown (off: only errors that stop Ray).
     Raises:
         StoreError: the recorder's failure (a result that could not be written), in
             place of Tune's error.
         SpecError: for GPUs asked of a local Ray that has none.
+        KeyboardInterrupt: on Ctrl-C (Tune's own handler, which would wait for trials to
+            stop and print how to resume an experiment adstudy deletes, is off).
     """
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the store is the log
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
-    # Tune's result analysis looks for the per-trial logs we turned off; its warning is noise.
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    quiet_tune(verbose)
     started_here = not ray.is_initialized()
     if started_here:
-        init_ray(address)
+        caller = signal.getsignal(signal.SIGTERM)
+        init_ray(address, verbose=verbose)
+        if callable(caller):  # ray.init's own handler exits without a word: the caller's
+            signal.signal(signal.SIGTERM, caller)
     scratch = make_scratch()  # and sweep those of killed drivers
     try:
         check_gpus(spec, joined=cluster_address(address) is not None)
-        launched = fit(spec, plan, recorder, scratch)
+        slots = trial_slots(spec)
+        if on_start is not None:
+            total = ray.cluster_resources()
+            on_start({"cpus": total.get("CPU", 0), "gpus": total.get("GPU", 0),
+                      "nodes": sum(1 for n in ray.nodes() if n["Alive"]), "slots": slots})
+        launched = fit(spec, plan, recorder, scratch, slots)
     except Exception:
         if recorder.failure is not None:  # a result could not be written: say which and why
             raise recorder.failure from None
@@ -65,14 +78,28 @@ def run(spec: StudySpec, plan: Plan, recorder: Recorder, address: str | None) ->
     return launched
 
 
-def fit(spec: StudySpec, plan: Plan, recorder: Recorder, scratch: str) -> int:
+def quiet_tune(verbose: bool) -> None:
+    """Tune's output off (unless ``verbose``): the store is the log, the progress line
+    replaces Tune's tables, and the recorder says why a trial failed."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C: KeyboardInterrupt, at once
+    os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if verbose else "0"
+    # Tune's result analysis looks for the per-trial logs we turned off; its warning is noise.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    logging.getLogger("ray.tune").setLevel(logging.INFO if verbose else logging.CRITICAL)
+
+
+def fit(spec: StudySpec, plan: Plan, recorder: Recorder, scratch: str, slots: int) -> int:
     """Builds the one Tuner for the plan, runs it; returns the cells launched."""
-    packs = plan.packs(trial_slots(spec))
+    packs = plan.packs(slots)
     search, scheduler, space = None, None, {}
     if packs is not None:  # the trials are known: one per pack
         space = {"cells": tune.grid_search([[c.to_dict() for c in p] for p in packs])}
+        recorder.planned([len(p) for p in packs], slots)
     else:  # the plan hands the trials out one by one
         search = plan.search()
+        recorder.planned([1] * plan.budget, slots)
         asha = plan.asha()
         if asha is not None:
             scheduler = GroupScheduler(lambda: AsyncHyperBandScheduler(
@@ -104,28 +131,87 @@ def trial_dirname(trial) -> str:
 
 
 class StoreCallback(tune.Callback):
-    """Tune's callback events, as plain data, to the Recorder."""
+    """Tune's callback events, as plain data, to the Recorder; a failed attempt's cause
+    looked up in Ray (failure_of)."""
 
     def __init__(self, recorder: Recorder, scheduler: GroupScheduler | None = None):
         self.recorder = recorder
         self.scheduler = scheduler
+        self.actors: dict[str, str] = {}  # trial id -> the actor of its latest attempt
 
     @staticmethod
     def info(trial) -> TrialInfo:
         return TrialInfo.of(trial.trial_id, trial.config, trial.num_failures)
 
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        actor = getattr(trial.temporary_state, "ray_actor", None)
+        actor_id = getattr(actor, "_actor_id", None)
+        if actor_id is not None:
+            self.actors[trial.trial_id] = actor_id.hex()
+        self.recorder.start(self.info(trial))
+
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self.recorder.result(self.info(trial), result)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        self.recorder.recover(self.info(trial))
+        self.recorder.recover(self.info(trial), failure_of(trial, self.actors.get(trial.trial_id)))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.recorder.error(self.info(trial), getattr(trial, "error_msg", "") or "")
+        self.recorder.error(self.info(trial), failure_of(trial, self.actors.get(trial.trial_id)))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         if self.scheduler is not None and trial.trial_id in self.scheduler.stopped:
             self.recorder.stopped(self.info(trial))  # else written already, or interrupted
+        self.recorder.ended(self.info(trial))
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        self.recorder.tick()
+
+
+def failure_of(trial, actor_id: str | None) -> Failure:
+    """Why the trial's latest attempt failed: the exception it raised, or how its process
+    or node died (from Ray's record of the trial's actor), where it ran and its log."""
+    try:
+        err = trial.get_pickled_error()
+    except Exception:  # noqa: BLE001 - no error file: the actor's record still says
+        err = None
+    actor_id = actor_id or getattr(err, "actor_id", None)
+    process = process_of(actor_id) if actor_id else {}
+    if isinstance(err, ray.exceptions.RayTaskError):  # the trial function raised
+        cause = err.cause if isinstance(err.cause, BaseException) else err
+        error = short_cause(type(cause).__name__, str(cause))
+    elif isinstance(err, ray.exceptions.RayActorError) or process.get("death"):
+        error = short_cause(type(err).__name__ if err else "ActorDiedError",
+                            process.get("death") or getattr(err, "error_msg", "") or str(err))
+    else:
+        error = short_cause(type(err).__name__, str(err)) if err else "unknown (see Ray's logs)"
+    where = (f"pid {process['pid']} on {process['ip']}" if process.get("pid") else "")
+    return Failure(error=error, node_id=process.get("node_id"), log_path=process.get("log"),
+                   where=where)
+
+
+def process_of(actor_id: str) -> dict[str, Any]:
+    """Ray's record of an actor (alive or dead): its node, process, how it died, and the
+    path of its process's stderr log on that node. {} when Ray cannot say. Reads the
+    GCS actor table through ray._private (the public state API needs a dashboard, which a
+    local Ray here runs without)."""
+    try:
+        from ray._private import state
+        from ray.core.generated import gcs_pb2
+
+        data = gcs_pb2.ActorTableData.FromString(
+            state.state.get_actor_info(ray.ActorID.from_hex(actor_id)))
+        session = ray._private.worker._global_node.get_session_dir_path()
+    except Exception:  # noqa: BLE001 - a private API: the cause is still stored without it
+        return {}
+    kind = data.death_cause.WhichOneof("context")  # the process died, its node, an OOM ...
+    context = getattr(data.death_cause, kind) if kind else None
+    worker, job = data.address.worker_id.hex(), data.job_id.hex()
+    return {
+        "node_id": data.address.node_id.hex() or None, "pid": data.pid or None,
+        "ip": data.address.ip_address, "death": getattr(context, "error_message", ""),
+        "log": f"{session}/logs/worker-{worker}-{job}-{data.pid}.err" if data.pid else None,
+    }
 
 
 class TuneSearch(Searcher):
@@ -211,13 +297,15 @@ def cluster_address(address: str | None) -> str | None:
     return address
 
 
-def init_ray(address: str | None, **kwargs: Any) -> None:
-    """Joins the cluster at ``address`` (or RAY_ADDRESS) or starts a local Ray.
+def init_ray(address: str | None, verbose: bool = False, **kwargs: Any) -> None:
+    """Joins the cluster at ``address`` (or RAY_ADDRESS) or starts a local Ray; Ray's own
+    output (its warnings, the workers' output) only when ``verbose``.
 
     A cluster started with token authentication (RAY_AUTH_MODE=token) is joined with the
     token Ray finds in RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token.
     """
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    quiet = {"logging_level": logging.WARNING if verbose else logging.ERROR,
+             "log_to_driver": verbose}
     address = cluster_address(address)
     if address:
         try:

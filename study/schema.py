@@ -46,6 +46,9 @@ TRIALS = pa.schema(
         pa.field("gpu_ids", pa.string()),
         pa.field("gpu_share", pa.float64()),
         pa.field("retries", pa.int64()),
+        # The trial process's log (Ray's worker-*.err: stderr, tracebacks) on node_id
+        # (issue 15); NULL in rows stored before.
+        pa.field("log_path", pa.string()),
         # The Tune trial that ran the cell, how many cells it ran (a pack: see
         # study/packing.py) and the trial's seconds from its start to this cell's end.
         pa.field("trial_id", pa.string()),

@@ -32,13 +32,20 @@ from study.analysis_options import AnalysisOptions, parse_analysis
 from study.cell import MAX_STUDY_NAME, study_name_problem
 from study.errors import SpecError
 from study.search_options import OptunaOptions, TuneAxis, parse_optuna, parse_tune
-from study.spec_values import AXIS_FIELDS, normalise_value, reject_unknown
+from study.spec_values import (
+    AXIS_FIELDS,
+    Problems,
+    normalise_value,
+    reject_unknown,
+    unknown_keys,
+)
 from study.yaml_load import load_yaml, read_text
 
 TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "tune", "optuna",
             "resources", "run", "analysis")
 AXIS_SECTIONS = ("compare", "vary", "fixed")
 SEARCHES = ("grid", "optuna")  # optuna: tuned groups (study/search_options.py, tuned_plan.py)
+_BAD = object()  # a fixed value that did not parse (its problem is noted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,27 +123,35 @@ def load_spec(path: str | Path) -> StudySpec:
 
 
 def parse_spec(text: str, origin: str = "<string>") -> StudySpec:
-    """Parses YAML text into a StudySpec (see module doc for the format)."""
+    """Parses YAML text into a StudySpec (see module doc for the format).
+
+    Raises:
+        SpecError: naming every problem of the file (each section and axis is checked
+            even when another one is wrong), one line each.
+    """
     raw = load_yaml(text, origin)
     if not isinstance(raw, Mapping):
         raise SpecError(f"{origin} must hold a mapping of keys, got {type(raw).__name__}")
-    reject_unknown(raw, TOP_KEYS, "study file")
-    spec = StudySpec(
-        study=_study_name(raw.get("study")),
-        description=str(raw.get("description", "")),
-        search=_choice("search", raw.get("search", "grid"), SEARCHES),
-        compare=_axes(raw, "compare"),
-        vary=_axes(raw, "vary"),
-        fixed=_fixed(raw),
-        resources=_section(raw, "resources", Resources),
-        run=_section(raw, "run", RunOptions),
-        source=text,
-        tune=parse_tune(raw),
-        optuna=parse_optuna(raw),
-        analysis=parse_analysis(raw.get("analysis")),
-    )
-    _reject_repeats(spec)
-    check_tuned(spec)
+    problems = Problems()
+    problems.add(*unknown_keys(raw, TOP_KEYS, "study file"))
+    parts = {
+        "study": problems.check(_study_name, raw.get("study")),
+        "description": str(raw.get("description", "")),
+        "search": problems.check(_choice, "search", raw.get("search", "grid"), SEARCHES),
+        "compare": _axes(raw, "compare", problems),
+        "vary": _axes(raw, "vary", problems),
+        "fixed": _fixed(raw, problems),
+        "resources": problems.check(_section, raw, "resources", Resources),
+        "run": problems.check(_section, raw, "run", RunOptions),
+        "tune": problems.check(parse_tune, raw, default=()),
+        "optuna": problems.check(parse_optuna, raw),
+        "analysis": problems.check(parse_analysis, raw.get("analysis")),
+    }
+    problems.raise_any(origin)
+    spec = StudySpec(source=text, **parts)
+    problems.check(_reject_repeats, spec)
+    problems.check(check_tuned, spec)
+    problems.raise_any(origin)
     return spec
 
 
@@ -156,33 +171,41 @@ def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _axes(raw: Mapping, section: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+def _axes(raw: Mapping, section: str, problems: Problems) -> tuple[tuple[str, tuple], ...]:
+    """The section's axes; every problem (of any axis) is noted in ``problems``."""
     block = raw.get(section) or {}
     if not isinstance(block, Mapping):
-        raise SpecError(f"{section} must be a mapping of axis: [values], got {block!r}")
-    reject_unknown(block, AXIS_FIELDS, section)
-    axes = []
-    for field, values in block.items():
-        if not isinstance(values, list):
-            raise SpecError(
-                f"{section}.{field} must be a list of values, got {values!r}; "
-                f"put a single value under 'fixed' instead"
-            )
-        if not values:
-            raise SpecError(f"{section}.{field} is empty: give at least one value")
-        normalised = tuple(normalise_value(f"{section}.{field}", field, v) for v in values)
-        if len(set(normalised)) != len(normalised):
-            raise SpecError(f"{section}.{field} repeats a value: {values!r}")
-        axes.append((field, normalised))
-    return tuple(axes)
+        problems.add(f"{section} must be a mapping of axis: [values], got {block!r}")
+        return ()
+    problems.add(*unknown_keys(block, AXIS_FIELDS, section))
+    axes = [problems.check(_axis, section, field, values)
+            for field, values in block.items() if field in AXIS_FIELDS]
+    return tuple(axis for axis in axes if axis is not None)
 
 
-def _fixed(raw: Mapping) -> tuple[tuple[str, Any], ...]:
+def _axis(section: str, field: str, values: Any) -> tuple[str, tuple[Any, ...]]:
+    if not isinstance(values, list):
+        raise SpecError(
+            f"{section}.{field} must be a list of values, got {values!r}; "
+            f"put a single value under 'fixed' instead"
+        )
+    if not values:
+        raise SpecError(f"{section}.{field} is empty: give at least one value")
+    normalised = tuple(normalise_value(f"{section}.{field}", field, v) for v in values)
+    if len(set(normalised)) != len(normalised):
+        raise SpecError(f"{section}.{field} repeats a value: {values!r}")
+    return (field, normalised)
+
+
+def _fixed(raw: Mapping, problems: Problems) -> tuple[tuple[str, Any], ...]:
     block = raw.get("fixed") or {}
     if not isinstance(block, Mapping):
-        raise SpecError(f"fixed must be a mapping of field: value, got {block!r}")
-    reject_unknown(block, AXIS_FIELDS, "fixed")
-    return tuple((f, normalise_value(f"fixed.{f}", f, v)) for f, v in block.items())
+        problems.add(f"fixed must be a mapping of field: value, got {block!r}")
+        return ()
+    problems.add(*unknown_keys(block, AXIS_FIELDS, "fixed"))
+    values = [(f, problems.check(normalise_value, f"fixed.{f}", f, v, default=_BAD))
+              for f, v in block.items() if f in AXIS_FIELDS]
+    return tuple((f, v) for f, v in values if v is not _BAD)
 
 
 def _section(raw: Mapping, key: str, kind: type) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from study.cell import CELL_DEFAULTS, CELL_TYPES, NAMED_FIELDS, canonical_json
@@ -26,11 +26,51 @@ def did_you_mean(key: str, choices: tuple[str, ...] | list[str]) -> str:
     return f"; did you mean {best[0]!r}?" if best else f"; choose from {sorted(choices)}"
 
 
+def unknown_keys(raw: Mapping, allowed: tuple[str, ...], where: str) -> list[str]:
+    """A message for every key of ``raw`` not in ``allowed``, each with its near miss."""
+    return [f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}"
+            for key in raw if key not in allowed]
+
+
 def reject_unknown(raw: Mapping, allowed: tuple[str, ...], where: str) -> None:
-    """Raises SpecError naming the first key of ``raw`` not in ``allowed``."""
-    for key in raw:
-        if key not in allowed:
-            raise SpecError(f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}")
+    """Raises SpecError naming every key of ``raw`` not in ``allowed``."""
+    found = unknown_keys(raw, allowed, where)
+    if found:
+        raise SpecError("; ".join(found) if len(found) > 1 else found[0])
+
+
+class Problems:
+    """Every problem found in one study file, so that one run reports them all (an
+    identical message once)."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def add(self, *messages: str) -> None:
+        self.found += [m for m in messages if m not in self.found]
+
+    def check(self, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        """``fn(*args)``; a SpecError it raises is noted, and ``default`` returned."""
+        try:
+            return fn(*args)
+        except SpecError as err:
+            self.add(str(err))
+            return default
+
+    def raise_any(self, origin: str = "") -> None:
+        """Raises one SpecError holding every problem found (none: returns)."""
+        raise_all(self.found, origin)
+
+
+def raise_all(messages: list[str], origin: str = "") -> None:
+    """One SpecError for all ``messages``: the message itself when there is one, else
+    'N problems in ORIGIN:' and a line each."""
+    if len(messages) == 1:
+        raise SpecError(messages[0])
+    if messages:
+        where = f" in {origin}" if origin else ""
+        raise SpecError(f"{len(messages)} problems{where}:\n"
+                        + "\n".join(f"  - {m}" for m in messages))
 
 
 def normalise_value(where: str, field: str, value: Any) -> Any:

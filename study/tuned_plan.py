@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.dataset as pads
 
 from study.cell import Cell
-from study.checks import check_cells
 from study.errors import SpecError
-from study.group_search import GroupSearch
 from study.search_options import EPOCH_METRICS
 from study.spec import StudySpec
 from study.store import ResultsStore
@@ -33,6 +31,9 @@ from study.tuned_groups import (
     tuned_cell,
     tuned_fields,
 )
+
+if TYPE_CHECKING:  # optuna is loaded only when the search runs
+    from study.group_search import GroupSearch
 
 MAX_GROUPS_WITHOUT_CONFIRM = 10_000
 
@@ -51,11 +52,21 @@ class TunedPlan:
         """Trials to run: what is left of every group's budget."""
         return sum(max(0, self.n_trials - g.spent) for g in self.groups)
 
+    @property
+    def total(self) -> int:
+        return len(self.groups) * self.n_trials
+
+    @property
+    def stored(self) -> int:
+        return sum(min(g.spent, self.n_trials) for g in self.groups)
+
+    def cells_to_check(self) -> list[Cell]:
+        """Cells trying every choice and both ends of every range, in every group."""
+        return probe_cells(self.spec, [g.base for g in self.groups])
+
     def describe(self) -> str:
-        total = len(self.groups) * self.n_trials
-        stored = sum(min(g.spent, self.n_trials) for g in self.groups)
-        return (f"{len(self.groups)} groups x {self.n_trials} trials = {total} trials in the "
-                f"study, {stored} stored, {self.budget} to run")
+        return (f"{len(self.groups)} groups x {self.n_trials} trials = {self.total} trials in "
+                f"the study, {self.stored} stored, {self.budget} to run")
 
     @property
     def nothing_left(self) -> str:
@@ -67,6 +78,8 @@ class TunedPlan:
         return None
 
     def search(self) -> GroupSearch:
+        from study.group_search import GroupSearch
+
         return GroupSearch(self.spec, self.groups)
 
     def asha(self) -> dict[str, Any] | None:
@@ -82,21 +95,17 @@ class TunedPlan:
                 "reduction_factor": asha.reduction_factor, "max_t": epochs + 1}
 
 
-def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False,
-               local: bool = False) -> TunedPlan:
-    """The groups of a tuned study with their stored trials; with ``local`` (trials run on
-    this machine) the datasets' files are checked too (study.plan.plan_grid).
+def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False) -> TunedPlan:
+    """The groups of a tuned study with their stored trials (reads the store, writes
+    nothing; study.validate checks ``cells_to_check`` before it runs).
 
     Raises:
-        SpecError: for too many groups without ``yes`` or a cell no trainer could run.
+        SpecError: for too many groups without ``yes``.
     """
     bases = base_cells(spec)
     if len(bases) > MAX_GROUPS_WITHOUT_CONFIRM and not yes:
         raise SpecError(f"the study has {len(bases):,} groups (over "
                         f"{MAX_GROUPS_WITHOUT_CONFIRM:,}); pass --yes to run it anyway")
-    check_cells(probe_cells(spec, bases), spec.run.data_root if local else None,
-                   shape_root=spec.run.data_root)
-    store.prepare()
     tuned = tuned_fields(spec)
     stored = stored_trials(store, spec.optuna.metric)
     groups = []

@@ -95,25 +95,32 @@ def test_describe_accepts_a_study_naming_every_item(catalogue_root, tmp_path, ca
                             ("protocol", PROTOCOLS), ("optimizer", OPTIMIZERS),
                             ("score", SCORES)):
         assert {getattr(c, field) for c in cells} == set(registry), field
-    assert main(["describe", str(config)]) == 0
+    results = str(tmp_path / "results")
+    assert main(["describe", str(config), "--results", results]) == 0
     out = capsys.readouterr().out
-    assert f"{10 * 5 * 10 * 2 * 5 * 3 * 2} distinct cells" in out
-    assert main(["describe", str(vae_config)]) == 0
+    assert f"{10 * 5 * 10 * 2 * 5 * 3 * 2} distinct cells" in out and "nothing missing" in out
+    assert main(["describe", str(vae_config), "--results", results]) == 0
     assert f"{10 * 2 * 5 * 3 * 2} distinct cells" in capsys.readouterr().out
     vae_config.write_text(vae_config.read_text().replace("model: [mlp_vae]", "model: [cae]"))
-    assert main(["describe", str(vae_config)]) == 2
+    assert main(["describe", str(vae_config), "--results", results]) == 2
     assert "variational" in capsys.readouterr().err
 
 
-def test_describe_names_missing_dataset_files_before_any_trial(tmp_path, capsys):
+def test_describe_lists_missing_dataset_files_and_submit_refuses_them(tmp_path, capsys):
     config = tmp_path / "all.yaml"
     config.write_text(CATALOGUE.format(root=tmp_path / "empty"))
-    assert main(["describe", str(config)]) == 2
+    results = tmp_path / "results"
+    assert main(["describe", str(config), "--results", str(results)]) == 0  # data elsewhere
+    out = capsys.readouterr().out
+    missing = out.split("data missing or unusable on this machine")[1]
+    assert "dataset 'mnist' has download: false" in missing  # every dataset, in one list
+    assert "MNIST/raw/train-images-idx3-ubyte" in missing and "download: true" in missing
+    assert "dataset npz: path 'arrays.npz' not found" in missing
+    assert "30000 distinct cells" in out and "estimated cost" in out
+    assert main(["submit", str(config), "--results", str(results), "--yes"]) == 2
     err = capsys.readouterr().err
-    # every dataset missing its files is named, in one error
-    assert "dataset 'mnist' has download: false" in err
-    assert "MNIST/raw/train-images-idx3-ubyte" in err and "download: true" in err
-    assert "dataset npz: path 'arrays.npz' not found" in err
+    assert "dataset 'mnist' has download: false" in err and "arrays.npz' not found" in err
+    assert not results.exists()  # refused before anything was written
 
 
 NPZ_STUDY = """
@@ -126,16 +133,21 @@ run: {{data_root: {root}}}
 def test_describe_names_a_missing_or_malformed_npz_file_before_any_trial(tmp_path, capsys):
     config = tmp_path / "npz.yaml"
     config.write_text(NPZ_STUDY.format(path="mine.npz", root=tmp_path))
-    assert main(["describe", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "path 'mine.npz' not found" in err and str(tmp_path / "mine.npz") in err
-    assert "ADSTUDY_DATA" in err
+    describe = ["describe", str(config), "--results", str(tmp_path / "results")]
+    assert main(describe) == 0
+    out = capsys.readouterr().out
+    assert "path 'mine.npz' not found" in out and str(tmp_path / "mine.npz") in out
+    assert "ADSTUDY_DATA" in out
+    assert main(["submit", str(config), "--results", str(tmp_path / "results")]) == 2
+    assert "path 'mine.npz' not found" in capsys.readouterr().err
     np.savez(tmp_path / "mine.npz", images=np.zeros((4, 8, 8)))
-    assert main(["describe", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "has no array x or y" in err and "['images']" in err
+    assert main(describe) == 0
+    out = capsys.readouterr().out
+    assert "has no array x or y" in out and "['images']" in out
     np.savez(tmp_path / "mine.npz", x=np.zeros((4, 8, 8)), y=np.array([0, 0, 1, 1]))
-    assert main(["describe", str(config)]) == 0
+    assert main(describe) == 0
+    out = capsys.readouterr().out
+    assert "data: npz(path=mine.npz): nothing missing" in out and "checks:" in out
 
 
 @pytest.mark.slow

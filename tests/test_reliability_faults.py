@@ -56,10 +56,12 @@ def study_text(name: str, losses: str = "[mse]", seeds: str = "[0, 1, 2, 3]") ->
     return TINY.format(name=name, losses=losses, seeds=seeds)
 
 
-def start_driver(config: Path, results: Path, log: Path, **env: str) -> subprocess.Popen:
+def start_driver(config: Path, results: Path, log: Path, *args: str,
+                 **env: str) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | env
     return subprocess.Popen(
-        [sys.executable, "-m", "study.cli", "submit", str(config), "--results", str(results)],
+        [sys.executable, "-m", "study.cli", "submit", str(config), "--results", str(results),
+         *args],
         cwd=REPO, env=environ, stdout=log.open("w"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -70,7 +72,8 @@ def assert_each_cell_once(results: Path, study: str, n_cells: int) -> list[dict]
     for path in (results / study).rglob("*.parquet"):
         pq.read_table(path)  # a half-written file would not read
     con = connect(str(results), [study])
-    trials = rows(con, "select cell_id, status, error, retries, epochs_run from trials")
+    trials = rows(con, "select cell_id, status, error, retries, epochs_run, node_id, log_path "
+                       "from trials")
     assert len(trials) == len({t["cell_id"] for t in trials}) == n_cells
     epochs = rows(con, "select cell_id, count(*) n, count(distinct epoch) d from epochs "
                        "group by cell_id")
@@ -123,6 +126,31 @@ def test_a_sigkilled_driver_loses_nothing_and_sql_never_fails_meanwhile(
     assert rows(con, "select count(*) n from scores")[0]["n"] == 100 * len(cells)
 
 
+def test_ctrl_c_stops_the_study_with_exit_130_and_says_how_many_are_stored(tmp_path):
+    config, results = tmp_path / "ctrlc.yaml", tmp_path / "results"
+    config.write_text(study_text("ctrlc", seeds="[0, 1, 2, 3, 4, 5]"))
+    log = tmp_path / "driver.log"
+    driver = start_driver(config, results, log)
+    trials_dir = results / "ctrlc" / "trials"
+    try:
+        started = time.monotonic()
+        while not list(trials_dir.glob("*.parquet")):
+            assert driver.poll() is None, log.read_text()
+            assert time.monotonic() - started < HANG_GUARD_S, "the driver stored nothing"
+            time.sleep(0.2)
+        os.killpg(driver.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
+        code = driver.wait(timeout=120)
+    finally:
+        kill_group(driver.pid)
+    out = log.read_text()
+    stored = len(assert_each_cell_once(results, "ctrlc",
+                                       len(list(trials_dir.glob("*.parquet")))))
+    assert code == 130, out
+    assert f"[ctrlc] interrupted: {stored} of 6 stored; submit again to resume" in out
+    for wrong in ("results in", "Tuner.restore", "Resume experiment", "Traceback"):
+        assert wrong not in out, wrong
+
+
 def test_dying_trial_processes_are_retried_then_stored_failed_and_the_study_goes_on(tmp_path):
     text = study_text("faults", losses=f"[mse, {DIVERGES}]", seeds="[0, 1]")
     config, results = tmp_path / "faults.yaml", tmp_path / "results"
@@ -130,23 +158,62 @@ def test_dying_trial_processes_are_retried_then_stored_failed_and_the_study_goes
     cells = {(c.loss, c.seed): c.cell_id for c in expand(parse_spec(text))}
     marker = tmp_path / "died-once"
     fault = f"{cells['mse', 0]},{cells['mse', 1]}@{marker}"  # always; once
-    driver = start_driver(config, results, tmp_path / "driver.log", **{FAULT_ENV: fault})
+    driver = start_driver(config, results, tmp_path / "driver.log", "--progress-every", "1",
+                          **{FAULT_ENV: fault})
     try:
         code = driver.wait(timeout=HANG_GUARD_S)
     finally:
         kill_group(driver.pid)
     log = (tmp_path / "driver.log").read_text()
-    assert code == 0, log
+    assert code == 1, log  # a cell failed: not a success
     assert marker.exists()  # the first attempt of (mse, 1) did die
     by_id = {t["cell_id"]: t for t in assert_each_cell_once(results, "faults", 4)}
     always, once = by_id[cells["mse", 0]], by_id[cells["mse", 1]]
     assert always["status"] == "failed" and always["retries"] == 2  # max_failures + 1
-    assert "trial process failed after 2 attempt(s)" in always["error"]
+    # the cause (how the process died), where (node, pid) and its log stay in the row
+    assert "trial failed after 2 attempt(s): ActorDiedError: " in always["error"]
+    assert "its worker process has died" in always["error"] and " on " in always["error"]
+    assert always["node_id"] and Path(always["log_path"]).is_file()
     assert once["status"] == "complete" and once["retries"] == 1 and once["epochs_run"] == 2
+    assert Path(once["log_path"]).is_file()  # every row says where its process logged
     for seed in (0, 1):
         diverged = by_id[cells["lmse", seed]]
         assert diverged["status"] == "diverged" and diverged["epochs_run"] == 0
         assert re.search(r"non-finite train loss \((nan|inf)\) at epoch 1", diverged["error"])
+    # The driver's output: one line per failure naming the cell by its label, one per
+    # retry, live counts; none of Ray's own output, no escape codes, no Ray trial ids.
+    label = f"loss=mse seed=0 (cell {cells['mse', 0]})"
+    failures = [x for x in log.splitlines() if x.startswith("[faults] failed: ")]
+    assert len(failures) == 1 and failures[0].startswith(
+        f"[faults] failed: {label}: trial failed after 2 attempt(s): ActorDiedError")
+    assert "[faults] retrying loss=mse seed=1: attempt 1 failed: ActorDiedError" in log
+    assert log.splitlines()[0] == "[faults] 4 cells in the study, 0 stored, 4 to run"
+    assert len(re.findall(r"cells \| running \d+, complete", log)) >= 2
+    assert "[faults] 1 cell failed" in log and "Ray's own output: " in log
+    for noise in ("\x1b[", "WARNING", "Token authentication", "(raylet)", "Traceback",
+                  "run_trial_", "state-dump"):
+        assert noise not in log, noise
+    ray_log = Path(log.split("Ray's own output: ")[1].split()[0])
+    assert "A worker died" in ray_log.read_text()  # Ray's own words kept, in its own file
+
+
+def test_verbose_shows_rays_own_output_without_escape_codes_in_a_log(tmp_path):
+    config, results = tmp_path / "loud.yaml", tmp_path / "results"
+    config.write_text(study_text("loud", seeds="[0]").replace("max_failures: 1",
+                                                              "max_failures: 0"))
+    (cell,) = expand(parse_spec(config.read_text()))
+    log = tmp_path / "driver.log"
+    driver = start_driver(config, results, log, "--verbose", **{FAULT_ENV: cell.cell_id})
+    try:
+        code = driver.wait(timeout=HANG_GUARD_S)
+    finally:
+        kill_group(driver.pid)
+    out = log.read_text()
+    assert code == 1, out
+    assert "(raylet) A worker died" in out  # Ray's own words, shown as asked
+    assert "Trial task failed" in out  # and Tune's
+    assert f"[loud] failed: loss=mse seed=0 (cell {cell.cell_id})" in out
+    assert "\x1b[" not in out  # a log, not a terminal: no colour codes
 
 
 def test_a_diverging_loss_ends_the_cell_as_diverged_with_its_epoch():

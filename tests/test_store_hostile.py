@@ -176,13 +176,18 @@ def test_a_spec_that_is_not_utf8_text_is_an_error(tmp_path, content, capsys):
 
 
 @pytest.mark.parametrize("content", [b"not an npz at all", b"PK\x03\x04broken zip"])
-def test_an_npz_path_to_a_file_that_is_not_npz_is_an_error(tmp_path, content, capsys):
+def test_an_npz_path_to_a_file_that_is_not_npz_is_named(tmp_path, content, capsys):
     data = tmp_path / "data.npz"
     data.write_bytes(content)
     config = tmp_path / "study.yaml"
     config.write_text(f"study: n\nfixed:\n  dataset: {{name: npz, path: {data}}}\n")
-    code, _, err = run_cli(capsys, "describe", str(config))
-    assert code == 2 and f"dataset npz(path={data}): its file cannot be read" in err
+    problem = f"dataset npz(path={data}): its file cannot be read"
+    code, out, _ = run_cli(capsys, "describe", str(config))  # data may live on the cluster
+    assert code == 0 and "data missing or unusable on this machine" in out and problem in out
+    code, _, err = run_cli(capsys, "submit", str(config), "--dry-run", "--results",
+                           str(tmp_path / "results"))  # trials would run here: refused
+    assert code == 2 and problem in err
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_report_of_a_study_with_empty_folders_is_an_error(tmp_path, capsys):

@@ -67,8 +67,10 @@ def test_submit_stores_every_cell_and_a_resubmit_runs_none(ray_local, tmp_path):
     assert rows(con, "select count(*) n from scores")[0]["n"] == 4 * 200
 
     again = io.StringIO()
+    record = (tmp_path / "results" / "tiny" / "study.json").read_bytes()
     second = submit(spec, results=results, out=again)
     assert second.total == 0 and "6 stored, 0 to run" in again.getvalue()
+    assert (tmp_path / "results" / "tiny" / "study.json").read_bytes() == record  # untouched
     assert rows(connect(results), "select count(*) n from trials")[0]["n"] == 6
 
     grown = parse_spec(TINY.replace("normal_class: [0, 1]", "normal_class: [0, 1, 2]"))
@@ -106,4 +108,4 @@ def test_a_gpu_study_on_a_local_ray_without_gpus_is_refused_before_any_trial(ray
     spec = parse_spec(TINY.replace("study: tiny", "study: gpu") + "resources: {gpu: 0.5}\n")
     with pytest.raises(SpecError, match=r"resources.gpu: 0.5 .*no GPU; set resources.gpu: 0"):
         submit(spec, results=str(tmp_path), out=io.StringIO())
-    assert not list(tmp_path.glob("gpu/trials/*.parquet"))
+    assert list(tmp_path.iterdir()) == []  # refused after Ray started: no study.json, no folder

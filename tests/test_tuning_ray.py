@@ -3,6 +3,7 @@ validation split, the report, and resuming after the driver is killed."""
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,8 +63,11 @@ def test_every_group_gets_its_budget_and_its_best_by_validation(ray_local, tmp_p
     results = tmp_path / "results"
     asha = "  asha: {metric: val_recon_mse, grace_period: 1, reduction_factor: 2}"
     spec = parse_spec(tuned_spec("tq", 4, epochs=3, asha=asha, concurrent=1))
-    progress = submit(spec, results=str(results), out=io.StringIO())
+    out = io.StringIO()
+    progress = submit(spec, results=str(results), out=out)
     assert progress.done == progress.total == 8
+    assert re.search(r"pruned [1-9]\d*, retried 0 \| .* \| best val_recon_mse 0\.\d+",
+                     out.getvalue())  # the live counts of a tuned study: pruned, best so far
     assert sorted(spent_per_group(results).values()) == [4, 4]
 
     con = connect(str(results))
