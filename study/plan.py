@@ -110,7 +110,7 @@ def plan_grid(spec: StudySpec, store: ResultsStore, yes: bool = False,
             "pass --yes to run it anyway"
         )
     cells = expand(spec)
-    check_cells(cells, spec.run.data_root if local else None, shape_root=spec.run.data_root)
+    check_cells(cells, spec.run.files_root if local else None, shape_root=spec.run.data_root)
     store.prepare()
     stored = store.stored_statuses()
     todo = [c for c in cells if stored.get(c.cell_id) not in SETTLED]

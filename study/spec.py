@@ -39,6 +39,7 @@ TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "tune"
             "resources", "run", "analysis")
 AXIS_SECTIONS = ("compare", "vary", "fixed")
 SEARCHES = ("grid", "optuna")  # optuna: tuned groups (study/search_options.py, tuned_plan.py)
+RUN_CHOICES = {"device": ("auto", "cpu", "cuda"), "gpu_fallback": ("none", "cpu")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +55,14 @@ class Resources:
 class RunOptions:
     """How a study runs; nothing here changes a cell's result, so none of it is in a cell id."""
 
-    data_root: str = ""  # "" = $ADSTUDY_DATA if set, else ~/.cache/adstudy
+    # "" = $ADSTUDY_DATA if set, else ~/.cache/adstudy. A URI (s3://bucket/prefix) is
+    # mirrored to a local folder on each node before its trials read it (study/data_mirror).
+    data_root: str = ""
     max_failures: int = 1  # Tune retries of a trial whose process died
     device: str = "auto"  # auto | cpu | cuda
+    # A trial Ray gave a GPU that torch cannot use fails with the reason ('none'), or
+    # trains on the CPU ('cpu'; its row then shows gpu_ids beside device 'cpu').
+    gpu_fallback: str = "none"
     # Store each trial's final weights (results/<study>/weights/<cell_id>.pt), e.g. for
     # `adstudy landscape`; off by default (a CAE's weights are ~0.5 MB a cell).
     save_weights: bool = False
@@ -67,9 +73,19 @@ class RunOptions:
     reuse_actors: bool = True
 
     def __post_init__(self) -> None:
+        for name, choices in RUN_CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise SpecError(f"run.{name}: {getattr(self, name)!r} is not allowed; "
+                                f"choose from {list(choices)}")
         if not self.data_root:
             default = os.environ.get("ADSTUDY_DATA") or "~/.cache/adstudy"
             object.__setattr__(self, "data_root", default)
+
+    @property
+    def files_root(self) -> str | None:
+        """The data root as a folder of this machine, None for a URI (its files are
+        mirrored on the nodes that run trials, so the driver cannot look at them)."""
+        return None if "://" in self.data_root else self.data_root
 
 
 @dataclasses.dataclass(frozen=True)

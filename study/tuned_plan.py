@@ -94,7 +94,7 @@ def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False,
     if len(bases) > MAX_GROUPS_WITHOUT_CONFIRM and not yes:
         raise SpecError(f"the study has {len(bases):,} groups (over "
                         f"{MAX_GROUPS_WITHOUT_CONFIRM:,}); pass --yes to run it anyway")
-    check_cells(probe_cells(spec, bases), spec.run.data_root if local else None,
+    check_cells(probe_cells(spec, bases), spec.run.files_root if local else None,
                    shape_root=spec.run.data_root)
     store.prepare()
     tuned = tuned_fields(spec)
