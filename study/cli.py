@@ -45,7 +45,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     cost = estimate(cells, spec.run.data_root, per_trial, spec.resources.gpu)
     print("\n".join(cost.lines()))
     # Checked after the size and cost are shown, so a user without the data sees both.
-    check_cells(cells, spec.run.data_root)
+    check_cells(cells, spec.run.files_root)
     return 0
 
 

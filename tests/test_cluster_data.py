@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from s3_loopback import s3_server
 
+from study.cli import main as cli_main
 from study.data_mirror import local_data_root, main, mirror, mirror_dir
 from study.errors import SpecError
+from study.landscape_store import data_root_of
 from study.plan import make_plan
 from study.ray_trial import GpuUnusableError, trial_device
 from study.spec import parse_spec
@@ -88,6 +90,16 @@ def test_nodes_pulling_at_once_each_get_whole_files(s3, cache, tmp_path):
     assert not list(Path(outs[0]).glob(".*.part"))  # no partial file left behind
 
 
+def test_landscapes_read_a_stored_studys_uri_data_root_from_its_mirror(s3, cache, tmp_path):
+    uri = s3.uri("data/landscape")
+    s3.client().put_object(Bucket=s3.bucket, Key="data/landscape/x.npz", Body=b"npz")
+    store = ResultsStore(str(tmp_path / "r"), "s")
+    store.prepare()
+    store.write_study_json({"study": "s", "spec_yaml": f"study: s\nrun: {{data_root: '{uri}'}}\n"})
+    root = data_root_of(store)  # `adstudy landscape` trains on the driver: mirrored here
+    assert Path(root, "x.npz").read_bytes() == b"npz" and root == str(mirror_dir(uri))
+
+
 def test_an_empty_data_root_fails_naming_it_without_its_query(s3, cache):
     uri = s3.uri("data/nothing-here")
     with pytest.raises(FileNotFoundError) as caught:
@@ -102,13 +114,15 @@ def test_a_local_data_root_is_used_as_it_is(cache):
     assert not cache.exists()
 
 
-def test_a_local_submit_does_not_look_for_a_uri_data_roots_files_itself(tmp_path):
+def test_the_driver_does_not_look_for_a_uri_data_roots_files_itself(tmp_path, capsys):
     spec_text = ("study: s\nfixed: {dataset: {name: npz, path: digits.npz}, epochs: 1}\n"
                  "run: {data_root: %s}\n")
     spec = parse_spec(spec_text % "s3://bucket/data")
     assert spec.run.files_root is None
     plan = make_plan(spec, ResultsStore(str(tmp_path / "r"), "s"), local=True)
     assert plan.budget == 1  # the trials mirror the data; a missing file is their error
+    (tmp_path / "s.yaml").write_text(spec_text % "s3://bucket/data")
+    assert cli_main(["describe", str(tmp_path / "s.yaml")]) == 0
     local = parse_spec(spec_text % str(tmp_path / "no-data"))
     with pytest.raises(SpecError, match="digits.npz' not found"):
         make_plan(local, ResultsStore(str(tmp_path / "r"), "s"), local=True)
