@@ -71,7 +71,11 @@ def axes_lines(spec: StudySpec) -> list[str]:
 
 def data_lines(cells: list[Cell], data_root: str) -> list[str]:
     """What data this machine lacks and how to get it; `submit` refuses to run here
-    without it (a cluster's workers may hold it: submit --address there)."""
+    without it (a cluster's workers may hold it: submit --address there). A URI data root
+    is not looked at: each node mirrors it before its trials (study.data_mirror)."""
+    if "://" in data_root:
+        return [f"  data: under {data_root}, mirrored by each node before its trials "
+                "(not looked for from here)"]
     missing = missing_files(cells, data_root)
     if not missing:
         names = ", ".join(sorted({c.label("dataset") for c in cells}))

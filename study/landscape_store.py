@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import pyarrow as pa
 
 from study.cell import Cell
+from study.data_mirror import local_data_root
 from study.errors import StoreError
 from study.schema import (
     LANDSCAPE_CELL,
@@ -32,7 +33,8 @@ from trainables.provenance import now
 
 
 def data_root_of(store: ResultsStore) -> str:
-    """The data root the stored study trained on (its spec's run.data_root).
+    """The data root the stored study trained on (its spec's run.data_root; a URI is
+    mirrored to this machine first, as a trial does: study.data_mirror).
 
     Raises:
         StoreError: when no study is stored there.
@@ -41,7 +43,7 @@ def data_root_of(store: ResultsStore) -> str:
     if record is None:
         root = store.path[: -len(store.study) - 1]
         raise StoreError(f"no study {store.study!r} under results root {root!r}")
-    return parse_spec(record["spec_yaml"]).run.data_root
+    return local_data_root(parse_spec(record["spec_yaml"]).run.data_root)
 
 
 def run_landscapes(

@@ -107,7 +107,7 @@ def fit(spec: StudySpec, plan: Plan, recorder: Recorder, scratch: str, slots: in
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}),
         param_space={**space, "data_root": spec.run.data_root, "device": spec.run.device,
-                     "save_weights": spec.run.save_weights},
+                     "gpu_fallback": spec.run.gpu_fallback, "save_weights": spec.run.save_weights},
         tune_config=tune.TuneConfig(
             search_alg=None if search is None else TuneSearch(search), scheduler=scheduler,
             num_samples=1 if search is None else plan.budget,

@@ -46,6 +46,7 @@ TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "tune"
 AXIS_SECTIONS = ("compare", "vary", "fixed")
 SEARCHES = ("grid", "optuna")  # optuna: tuned groups (study/search_options.py, tuned_plan.py)
 _BAD = object()  # a fixed value that did not parse (its problem is noted)
+GPU_FALLBACKS = ("none", "cpu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,9 +62,14 @@ class Resources:
 class RunOptions:
     """How a study runs; nothing here changes a cell's result, so none of it is in a cell id."""
 
-    data_root: str = ""  # "" = $ADSTUDY_DATA if set, else ~/.cache/adstudy
+    # "" = $ADSTUDY_DATA if set, else ~/.cache/adstudy. A URI (s3://bucket/prefix) is
+    # mirrored to a local folder on each node before its trials read it (study/data_mirror).
+    data_root: str = ""
     max_failures: int = 1  # Tune retries of a trial whose process died
     device: str = "auto"  # auto | cpu | cuda
+    # A trial Ray gave a GPU that torch cannot use fails with the reason ('none'), or
+    # trains on the CPU ('cpu'; its row then shows gpu_ids beside device 'cpu').
+    gpu_fallback: str = "none"
     # Store each trial's final weights (results/<study>/weights/<cell_id>.pt), e.g. for
     # `adstudy landscape`; off by default (a CAE's weights are ~0.5 MB a cell).
     save_weights: bool = False
@@ -77,9 +83,18 @@ class RunOptions:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise SpecError(f"run.device: {self.device!r} is not allowed; choose from "
                             "['auto', 'cpu', 'cuda'] (or 'cuda:N')")
+        if self.gpu_fallback not in GPU_FALLBACKS:
+            raise SpecError(f"run.gpu_fallback: {self.gpu_fallback!r} is not allowed; "
+                            f"choose from {list(GPU_FALLBACKS)}")
         if not self.data_root:
             default = os.environ.get("ADSTUDY_DATA") or "~/.cache/adstudy"
             object.__setattr__(self, "data_root", default)
+
+    @property
+    def files_root(self) -> str | None:
+        """The data root as a folder of this machine, None for a URI (its files are
+        mirrored on the nodes that run trials, so the driver cannot look at them)."""
+        return None if "://" in self.data_root else self.data_root
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,7 +108,7 @@ def plan_study(spec: StudySpec, store: ResultsStore, yes: bool, joined: str | No
     if not plan.budget:
         say(out, spec.study, f"nothing to run: {plan.nothing_left} in {store.shown}")
         return plan, progress
-    check(plan.cells_to_check(), spec.run.data_root if runs_here(joined) else None,
+    check(plan.cells_to_check(), spec.run.files_root if runs_here(joined) else None,
           shape_root=spec.run.data_root)
     if options.dry_run:
         say(out, spec.study, dry_run_text(spec, plan, joined))

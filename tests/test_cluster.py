@@ -128,9 +128,11 @@ class Node:
 
 class LocalCluster:
     """A head node (1 CPU) on 127.0.0.1 that worker nodes join. With ``dashboard``, the head
-    serves the dashboard and the Ray Jobs API at ``dashboard_url`` (needs ray[default])."""
+    serves the dashboard and the Ray Jobs API at ``dashboard_url`` (needs ray[default]).
+    ``env`` overrides the environment of every node and driver (None removes a variable,
+    e.g. RAY_AUTH_TOKEN, so that the token comes from ~/.ray/auth_token)."""
 
-    def __init__(self, root: Path, dashboard: bool = False):
+    def __init__(self, root: Path, dashboard: bool = False, env: dict | None = None):
         self.root = root
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -149,6 +151,7 @@ class LocalCluster:
             "RAY_health_check_timeout_ms": "500",
             "RAY_health_check_failure_threshold": "4",
         }
+        self.env = overridden(self.env, env or {})
         self.nodes: list[Node] = []
         self.head = self._start(
             "head",
@@ -157,16 +160,17 @@ class LocalCluster:
              f"--include-dashboard={str(dashboard).lower()}"],
         )
 
-    def _start(self, name: str, args: list[str]) -> Node:
+    def _start(self, name: str, args: list[str], env: dict | None = None) -> Node:
         common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats",
                   "--object-store-memory=100000000", *node_ports()]
-        node = Node([*args, *common], self.env, self.root / name)
+        node = Node([*args, *common], overridden(self.env, env or {}), self.root / name)
         self.nodes.append(node)
         return node
 
-    def add_worker(self, cpus: int, gpus: int = 0) -> Node:
+    def add_worker(self, cpus: int, gpus: int = 0, env: dict | None = None) -> Node:
+        """A worker node; ``env`` adds to (or overrides) the cluster's for its processes."""
         args = [f"--address={self.address}", f"--num-cpus={cpus}", f"--num-gpus={gpus}"]
-        return self._start(f"worker{len(self.nodes)}", args)
+        return self._start(f"worker{len(self.nodes)}", args, env)
 
     def submit(self, config: Path, results: str, wait: bool = True, env: dict | None = None):
         """`adstudy submit CONFIG --address ADDR --results RESULTS` as a driver process."""
@@ -184,6 +188,11 @@ class LocalCluster:
     def stop(self) -> None:
         for node in reversed(self.nodes):
             node.stop(drain=node is not self.head)
+
+
+def overridden(env: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
+    out = env | {k: v for k, v in changes.items() if v is not None}
+    return {k: v for k, v in out.items() if changes.get(k, "") is not None}
 
 
 @pytest.fixture(scope="module")
@@ -280,12 +289,32 @@ def test_a_driver_without_the_cluster_token_is_refused_with_a_hint(cluster, tmp_
     assert "RAY_AUTH_MODE=token" in out
 
 
+def refused_gpu_trials(cluster: LocalCluster, tmp_path: Path) -> None:
+    """A study without gpu_fallback on a node where Ray has a GPU (`ray start --num-gpus=1`)
+    that torch cannot use: every trial fails with the reason, nothing trains on the CPU."""
+    extra = "  epochs: 1\nresources: {cpu: 1, gpu: 1}\n"
+    results = tmp_path / "refused"
+    out = cluster.submit(study_yaml(tmp_path, "nogpu", extra, "[0]"), str(results))
+    assert "2 failed" in out  # the driver's count; the reason is in each row
+    rows = trial_rows(results, "nogpu")
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"failed"}
+    for row in rows:
+        assert row["error"].startswith("GpuUnusableError: Ray assigned GPU 0 on host")
+        assert "not training on the CPU instead" in row["error"]
+        assert "'run: {gpu_fallback: cpu}'" in row["error"]
+
+
 @pytest.mark.parametrize("worker", [(2, 1)], indirect=True)
-def test_quarter_gpu_trials_pack_four_to_a_gpu_and_fall_back_to_cpu(cluster, worker, tmp_path):
+def test_quarter_gpu_trials_pack_four_to_a_gpu_and_fail_or_fall_back_without_cuda(
+        cluster, worker, tmp_path):
+    import torch
+
+    on_cpu = not torch.cuda.is_available()
+    if on_cpu:
+        refused_gpu_trials(cluster, tmp_path)
     results = tmp_path / "results"
-    config = study_yaml(
-        tmp_path, "packed", "  epochs: 60\nresources: {cpu: 0.5, gpu: 0.25}\n", "[0, 1, 2, 3]"
-    )
+    extra = "  epochs: 60\nresources: {cpu: 0.5, gpu: 0.25}\nrun: {gpu_fallback: cpu}\n"
+    config = study_yaml(tmp_path, "packed", extra, "[0, 1, 2, 3]")
     cluster.submit(config, str(results))
     rows = trial_rows(results, "packed")
     assert len(rows) == 8
@@ -293,10 +322,8 @@ def test_quarter_gpu_trials_pack_four_to_a_gpu_and_fall_back_to_cpu(cluster, wor
     assert len({r["node_id"] for r in rows}) == 1
     assert all(r["gpu_ids"] == "0" and r["gpu_share"] == 0.25 for r in rows)
     assert most_at_once(rows) == 4  # 1 GPU / 0.25 (and 2 CPUs / 0.5): four at once
-    # `ray start --num-gpus=1` on a machine without CUDA: Ray assigns GPU 0, torch has none.
-    import torch
-
-    on_cpu = not torch.cuda.is_available()
+    # `ray start --num-gpus=1` on a machine without CUDA: Ray assigns GPU 0, torch has
+    # none, and the study's gpu_fallback: cpu trains on the CPU.
     assert all((r["device"] == "cpu") == on_cpu for r in rows)
 
 
