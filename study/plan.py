@@ -18,6 +18,7 @@ from study.checks import check_cells
 from study.errors import SpecError
 from study.grid import count, expand
 from study.group_search import GroupSearch
+from study.legacy_params import refuse_unnormalised
 from study.packing import auto_pack_size, pack_cells
 from study.schema import SETTLED
 from study.spec import StudySpec
@@ -88,7 +89,9 @@ class GridPlan:
 
 def make_plan(spec: StudySpec, store: ResultsStore, yes: bool = False,
               local: bool = False) -> Plan:
-    """The study's plan (grid or tuned); see plan_grid."""
+    """The study's plan (grid or tuned); see plan_grid. A store holding cells stored
+    before parameters were normalised is refused (study/legacy_params.py)."""
+    refuse_unnormalised(store)
     if spec.search == "optuna":
         return plan_tuned(spec, store, yes, local)
     return plan_grid(spec, store, yes, local)
