@@ -140,8 +140,8 @@ def flip_log(values: torch.Tensor, max_over: str, detach: bool, eps: float,
     if eps_mode not in EPS_MODES:
         raise ValueError(f"eps_mode {eps_mode!r} is not allowed; choose from {list(EPS_MODES)}")
     if max_over == "none":
-        if eps_mode == "add":
-            return -torch.log1p(eps - values.clamp_max(1.0))
+        if eps_mode == "add":  # (where, not clamp: clamp passes no gradient at exactly 1)
+            return -torch.log1p(eps - torch.where(values > 1, 1.0, values))
         return -torch.log1p(-values.clamp_max(1 - eps))
     if eps_mode != "clamp":
         raise ValueError(f"eps_mode {eps_mode!r} needs max_over 'none' (with max_over "

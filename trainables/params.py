@@ -91,7 +91,7 @@ def _of_kind(kind: str, value: Any) -> bool:
         return isinstance(value, int) or isinstance(value, float) and value.is_integer()
     if kind == "str":
         return isinstance(value, str)
-    return isinstance(value, list) and all(  # ints
+    return isinstance(value, list | tuple) and all(  # ints
         isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
 
 
