@@ -41,22 +41,26 @@ def pr_points(labels: np.ndarray, scores: np.ndarray) -> tuple[list[float], list
     return recall, precision
 
 
+def area(recall: list[float], precision: list[float]) -> float:
+    """The trapezoids between consecutive points of the curve."""
+    return sum((r1 - r0) * (p0 + p1) / 2 for r0, r1, p0, p1
+               in zip(recall, recall[1:], precision, precision[1:], strict=False))
+
+
 def test_trapezoidal_aupr_is_the_area_under_the_hand_drawn_curve_beside_average_precision():
     labels = np.array([1, 0, 1, 0, 0, 1, 0, 0])
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
     recall, precision = pr_points(labels, scores)
-    trapezoid = sum((r1 - r0) * (p0 + p1) / 2
-                    for r0, r1, p0, p1 in zip(recall, recall[1:], precision, precision[1:]))
-    step = sum((r1 - r0) * p1 for r0, r1, p1 in zip(recall, recall[1:], precision[1:]))
+    trapezoid = area(recall, precision)
+    step = sum((r1 - r0) * p1 for r0, r1, p1 in zip(recall, recall[1:], precision[1:],
+                                                    strict=False))
     assert aupr_trapz(labels, scores) == pytest.approx(trapezoid, abs=1e-12)
     got = detection_metrics(labels, scores)
     assert got["aupr_out_trapz"] == pytest.approx(trapezoid, abs=1e-12)
     assert got["aupr_out"] == pytest.approx(step, abs=1e-12)  # average precision: steps
     assert got["aupr_out_trapz"] != pytest.approx(got["aupr_out"], abs=1e-3)
     r_in, p_in = pr_points(1 - labels, -scores)  # normals positive, negated scores
-    assert got["aupr_in_trapz"] == pytest.approx(
-        sum((r1 - r0) * (p0 + p1) / 2 for r0, r1, p0, p1 in zip(r_in, r_in[1:], p_in, p_in[1:])),
-        abs=1e-12)
+    assert got["aupr_in_trapz"] == pytest.approx(area(r_in, p_in), abs=1e-12)
 
 
 def test_a_store_written_before_the_trapezoid_columns_stays_readable(tmp_path):

@@ -65,7 +65,8 @@ def cell_of(text: str) -> Cell:
     ("dataset: {name: mnist, binarize: 0, splits: both}", "dataset: mnist"),
     ("dataset: {name: lines, n_train: 1000}", "dataset: lines"),
     # kept_with: written out beside the parameter that makes it matter
-    ("optimizer: {name: sgd, step_every: 50}", "optimizer: {name: sgd, step_every: 50, gamma: 0.5}"),
+    ("optimizer: {name: sgd, step_every: 50}",
+     "optimizer: {name: sgd, step_every: 50, gamma: 0.5}"),
     ("model: {name: mlp_ae, init: glorot}", "model: {name: mlp_ae, hidden: [2], init: glorot}"),
 ])
 def test_a_parameter_written_at_its_default_is_the_same_cell(written, plain):
@@ -90,7 +91,8 @@ def test_two_values_of_one_axis_that_are_one_cell_are_refused_as_a_repeat():
 
 
 @pytest.mark.parametrize("loss, words", [
-    ("{name: lmse, eps: 5}", "fixed.loss: lmse eps 5 is not allowed; it must be a number in (0, 1)"),
+    ("{name: lmse, eps: 5}",
+     "fixed.loss: lmse eps 5 is not allowed; it must be a number in (0, 1)"),
     ("{name: lmse, eps: 0}", "lmse eps 0 is not allowed; it must be a number in (0, 1)"),
     ("{name: lamp, eps: 1}", "lamp eps 1 is not allowed; it must be a number in (0, 1)"),
     ("{name: vae, beta: -1}", "fixed.loss: vae beta -1 is not allowed; it must be a number >= 0"),
@@ -98,9 +100,12 @@ def test_two_values_of_one_axis_that_are_one_cell_are_refused_as_a_repeat():
     ("{name: iaead, nu: 0}", "iaead nu 0 is not allowed; it must be a number in (0, 1]"),
     ("{name: iaead, nu: 1.5}", "iaead nu 1.5 is not allowed; it must be a number in (0, 1]"),
     ("{name: iaead, lam: -0.1}", "iaead lam -0.1 is not allowed; it must be a number >= 0"),
-    ("{name: iaead, warmup: 2.5}", "iaead warmup 2.5 is not allowed; it must be a whole number >= 0"),
-    ("{name: ssim, window: 4}", "ssim window 4 is not allowed; it must be an odd whole number >= 1"),
-    ("{name: ssim, padding: full}", "ssim padding 'full' is not allowed; choose from ['same', 'valid']"),
+    ("{name: iaead, warmup: 2.5}",
+     "iaead warmup 2.5 is not allowed; it must be a whole number >= 0"),
+    ("{name: ssim, window: 4}",
+     "ssim window 4 is not allowed; it must be an odd whole number >= 1"),
+    ("{name: ssim, padding: full}",
+     "ssim padding 'full' is not allowed; choose from ['same', 'valid']"),
     ("{name: lamp, base: l3}", "lamp base 'l3' is not allowed; choose from ['l2', 'l1', 'ssim']"),
     ("{name: lamp, detach: 'no'}", "lamp detach 'no' is not allowed; it must be true or false"),
     ("{name: lmse, eps_mode: double}", "lmse eps_mode 'double' is not allowed; choose from"),

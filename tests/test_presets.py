@@ -188,8 +188,9 @@ def test_presets_hold_the_papers_options():
     assert dict(patches.fixed)["model"] == ("lamp_ae", '{"patches":2}')
     assert patches.compare == load_spec(CONFIGS / "lamp_batch_size_smoke.yaml").compare
     for name in ("ae_vs_vae_mnist", "ae_vs_vae_mnist_a2"):
-        for spec in (load_spec(CONFIGS / f"{name}.yaml"), load_spec(CONFIGS / f"{name}_smoke.yaml")):
+        for path in (CONFIGS / f"{name}.yaml", CONFIGS / f"{name}_smoke.yaml"):
+            spec = load_spec(path)
             datasets = [json.loads(params) for _, params in dict(spec.compare)["dataset"]]
-            assert [d.get("binarize", 0) for d in datasets] == [0, 0.5], name
+            assert [d.get("binarize", 0) for d in datasets] == [0, 0.5], path.name
             if name.endswith("a2"):
                 assert dict(spec.compare)["loss"] == (("vae", "{}"), ("vae", '{"kl":"keras"}'))
