@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from study.cell import Cell
 from study.errors import SpecError
 from study.grid import count, expand
+from study.legacy_params import refuse_unnormalised
 from study.packing import auto_pack_size, pack_cells
 from study.schema import SETTLED
 from study.spec import StudySpec
@@ -111,7 +112,9 @@ class GridPlan:
 
 
 def make_plan(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Plan:
-    """The study's plan (grid or tuned); see plan_grid."""
+    """The study's plan (grid or tuned); see plan_grid. A store holding cells stored
+    before parameters were normalised is refused (study/legacy_params.py)."""
+    refuse_unnormalised(store)
     if spec.search == "optuna":
         return plan_tuned(spec, store, yes)
     return plan_grid(spec, store, yes)

@@ -32,6 +32,11 @@ TRIALS = pa.schema(
         pa.field("auroc", pa.float64()),
         pa.field("aupr_in", pa.float64()),
         pa.field("aupr_out", pa.float64()),
+        # AUPR as the trapezoidal area under the precision-recall curve (IAEAD's code and
+        # tables; trainables/metrics.py); aupr_in/aupr_out are average precision. NULL in
+        # rows stored before these columns existed (recompute from scores if needed).
+        pa.field("aupr_in_trapz", pa.float64()),
+        pa.field("aupr_out_trapz", pa.float64()),
         pa.field("final_train_loss", pa.float64()),
         pa.field("final_train_mse", pa.float64()),
         pa.field("epochs_run", pa.int64()),

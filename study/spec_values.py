@@ -1,6 +1,9 @@
 """One value of a study file, checked: unknown keys named with a near miss, axis values
-of the right type, named values ({name: ..., params}) made canonical. Shared by the spec's
-sections (study.spec, study.search_options) so none imports another."""
+of the right type, named values ({name: ..., params}) made canonical: parameters checked
+against their registry records (kind and allowed range) and those at their default left
+out (trainables/param_records.py), so ``lamp`` and ``{name: lamp, base: l2}`` are one
+cell. Shared by the spec's sections (study.spec, study.search_options) so none imports
+another."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 
 from study.cell import CELL_DEFAULTS, CELL_TYPES, NAMED_FIELDS, canonical_json
 from study.errors import SpecError
+from trainables.param_records import normal_form, param_problem
 
 # Parameters travel with their name ({name: lamp, base: l1}), never as separate axes.
 AXIS_FIELDS = tuple(n for n in CELL_DEFAULTS if n != "study" and not n.endswith("_params"))
@@ -76,7 +80,7 @@ def raise_all(messages: list[str], origin: str = "") -> None:
 def normalise_value(where: str, field: str, value: Any) -> Any:
     """Checks one axis value's type; named fields become (name, canonical params JSON)."""
     if field in NAMED_FIELDS:
-        return _named_value(where, value)
+        return _named_value(where, field, value)
     wanted = CELL_TYPES[field]
     number = None
     if wanted is float and isinstance(value, int | float) and not isinstance(value, bool):
@@ -99,16 +103,20 @@ def normalise_value(where: str, field: str, value: Any) -> Any:
     raise SpecError(f"{where}: expected {wanted.__name__}, got {value!r}")
 
 
-def _named_value(where: str, value: Any) -> tuple[str, str]:
+def _named_value(where: str, field: str, value: Any) -> tuple[str, str]:
     if isinstance(value, str):
         return (value, "{}")
     if isinstance(value, Mapping) and isinstance(value.get("name"), str):
         params = {k: v for k, v in value.items() if k != "name"}
         try:
-            return (value["name"], canonical_json(params))
+            canonical_json(params)
         except (TypeError, ValueError) as err:  # a YAML date or tag JSON cannot hold
             raise SpecError(
                 f"{where}: parameters must be numbers, strings, lists or mappings "
                 f"(quote dates), got {params!r}: {err}"
             ) from err
+        problem = param_problem(field, value["name"], params)
+        if problem:
+            raise SpecError(f"{where}: {problem}")
+        return (value["name"], canonical_json(normal_form(field, value["name"], params)))
     raise SpecError(f"{where}: expected a name or a mapping with 'name', got {value!r}")

@@ -316,3 +316,39 @@ def test_one_class_rejects_a_class_the_data_lacks(tmp_path):
     images = load_dataset("lines2x2", tmp_path, {})
     with pytest.raises(ValueError, match="normal_class 5 has no images"):
         one_class(images, normal_class=5, seed=0)
+
+
+def test_binarize_makes_black_and_white_images_from_gray_ones(data_root):
+    """The AE-vs-VAE appendix's "black and white version of mnist": pixels above the
+    threshold white, the rest black, in both splits; 0 leaves the gray images."""
+    for name, params in (("npz", {"path": "arrays.npz"}), ("mnist", {})):
+        gray = load_dataset(name, data_root, params)
+        bw = load_dataset(name, data_root, params | {"binarize": 0.5})
+        for split in ("x_train", "x_test"):
+            want = (getattr(gray, split) > 0.5).astype(np.float32)
+            assert np.array_equal(getattr(bw, split), want)
+            assert set(np.unique(getattr(bw, split))) <= {0.0, 1.0}
+            assert len(np.unique(getattr(gray, split))) > 2
+        assert np.array_equal(bw.y_train, gray.y_train)
+    cell = Cell(study="p", dataset="mnist", dataset_params='{"binarize": 0.5}')
+    assert cell.cell_id != Cell(study="p", dataset="mnist").cell_id  # other data, other cell
+
+
+def test_splits_train_keeps_the_train_split_only_for_the_contaminated_pool(data_root):
+    """IAEAD's paper on SVHN: "we only use the training set". With splits: train the pool
+    of protocol contaminated is drawn from the train split alone; the default (both) pools
+    train and test, as IAEAD's public code; one_class needs a test split and says so."""
+    both = load_dataset("svhn", data_root, {"verify": False})
+    train = load_dataset("svhn", data_root, {"verify": False, "splits": "train"})
+    assert np.array_equal(train.x_train, both.x_train) and len(train.x_test) == 0
+    layout = DATASETS["svhn"].layout(data_root, {"splits": "train"})
+    assert (layout.train, layout.test) == (DATASETS["svhn"].layout(data_root, {}).train, 0)
+    normal = int(np.sum(train.y_train == 0))
+    task = contaminated(train, normal_class=0, seed=0, contamination=0.4)
+    assert int(np.sum(task.test_y == 0)) == normal  # every normal image of the train split
+    pooled = contaminated(both, normal_class=0, seed=0, contamination=0.4)
+    assert int(np.sum(pooled.test_y == 0)) == normal + int(np.sum(both.y_test == 0))
+    with pytest.raises(ValueError, match="protocol one_class needs a test split"):
+        one_class(train, normal_class=0, seed=0)
+    with pytest.raises(ValueError, match="svhn splits 'test' is not allowed"):
+        load_dataset("svhn", data_root, {"verify": False, "splits": "test"})

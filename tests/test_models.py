@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from study.cell import Cell
-from trainables.models import MODELS
+from trainables.models import MODELS, from_patches, to_patches
 from trainables.optimizers import OPTIMIZERS, build_optimizer
 from trainables.preprocess import PREPROCESS, VALUE_RANGE, preprocess
 from trainables.run import run_cell
@@ -123,3 +123,72 @@ def test_iaead_cae_trains_on_signed_images_with_the_papers_recipe():
     *epochs, final = list(run_cell(cell))
     assert final["status"] == "complete"
     assert epochs[-1]["train_mse"] < epochs[0]["train_mse"]
+
+
+def test_patches_cut_and_stitch_are_inverse_and_row_major():
+    x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(2, 3, 4, 6)
+    tiles = to_patches(x, 2)
+    assert tiles.shape == (8, 3, 2, 3)
+    assert torch.equal(tiles[1], x[0, :, :2, 3:]) and torch.equal(tiles[6], x[1, :, 2:, :3])
+    assert torch.equal(from_patches(tiles, 2), x)
+
+
+def test_lamp_ae_with_patches_reconstructs_each_tile_on_its_own():
+    """LAMP sec. 3.1's patch-wise reconstruction: the AE (built for one 14 x 14 tile) sees
+    each tile of a 28 x 28 image as an image of its own; the reconstruction is stitched
+    back, so a change in one tile changes that tile's reconstruction only (BN in eval
+    mode), the recon_mse score of an image is the mean of its tiles', and the embedding
+    is the four tiles' latent vectors side by side."""
+    torch.manual_seed(0)
+    model = MODELS["lamp_ae"]((1, 28, 28), 6, patches=2).eval()
+    assert next(iter(model.encoder)).in_channels == 1 and model.inner[1:] == (1, 1)  # 14 px
+    x = torch.rand(3, 1, 28, 28)
+    out = model(x)
+    assert out.recon.shape == x.shape and out.z.shape == (3, 4 * 6)
+    assert torch.equal(model.encode(x), out.z)
+    tiles = to_patches(x, 2)
+    alone = model.decoder(model.from_latent(model.to_latent(model.encoder(tiles)))
+                          .view(-1, *model.inner))
+    assert torch.allclose(from_patches(alone, 2), out.recon)
+    changed = x.clone()
+    changed[:, :, 14:, 14:] = torch.rand(3, 1, 14, 14)  # the last tile only
+    again = model(changed).recon
+    assert torch.equal(again[:, :, :14], out.recon[:, :, :14])
+    assert torch.equal(again[:, :, 14:, :14], out.recon[:, :, 14:, :14])
+    assert not torch.equal(again[:, :, 14:, 14:], out.recon[:, :, 14:, 14:])
+    per_tile = ((alone - tiles) ** 2).flatten(1).mean(1).view(3, 4).mean(1)
+    assert torch.allclose(((out.recon - x) ** 2).flatten(1).mean(1), per_tile)
+    whole = MODELS["lamp_ae"]((1, 28, 28), 6)
+    assert whole(x).z.shape == (3, 6)
+    with pytest.raises(ValueError, match=r"lamp_ae patches 3 must divide the image's 28 x 28"):
+        MODELS["lamp_ae"]((1, 28, 28), 6, patches=3)
+
+
+@pytest.mark.slow
+def test_a_patch_wise_lamp_cell_trains_and_scores_whole_images():
+    cell = Cell(study="t", dataset="digits", model="lamp_ae", model_params='{"patches":2}',
+                loss="lamp", latent_dim=4, batch_size=16, epochs=2, max_train=48, max_test=60)
+    *epochs, final = list(run_cell(cell))
+    assert final["status"] == "complete" and len(final["scores"]) == 60
+    assert 0 <= final["auroc"] <= 1 and epochs[-1]["train_mse"] < epochs[0]["train_mse"] * 1.5
+
+
+@pytest.mark.parametrize("sampling, power", [("logvar", 0.5), ("log_sigma", 1.0)])
+def test_mlp_vae_samples_with_sigma_of_its_second_output_as_chosen(sampling, power):
+    """z = a + sigma * noise with sigma = e^(b / 2) (b a log-variance, the default) or
+    sigma = e^b (the paper's sec. 3: b the log of the standard deviation)."""
+    torch.manual_seed(0)
+    model = MODELS["mlp_vae"]((1, 2, 2), 3, hidden=[4], sampling=sampling).train()
+    x = torch.rand(5, 1, 2, 2)
+    torch.manual_seed(7)
+    out = model(x)
+    torch.manual_seed(7)
+    noise = torch.randn(5, 3)
+    want = model.decode(out.mu + torch.exp(power * out.logvar) * noise)
+    assert torch.allclose(out.recon, want)
+    other = 1.5 - power  # the other parametrisation gives another reconstruction
+    assert not torch.allclose(out.recon, model.decode(out.mu + torch.exp(other * out.logvar)
+                                                      * noise))
+    assert torch.equal(model.eval()(x).recon, model.decode(out.mu))  # evaluation: the mean
+    with pytest.raises(ValueError, match="mlp_vae sampling 'sigma' is not allowed"):
+        MODELS["mlp_vae"]((1, 2, 2), 3, sampling="sigma")

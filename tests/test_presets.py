@@ -7,6 +7,7 @@ spec, and the MLP models' Keras initialisation."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -191,3 +192,23 @@ def test_mlp_glorot_init_is_keras_default():
     assert any(torch.any(m.bias != 0) for m in default.modules() if isinstance(m, torch.nn.Linear))
     with pytest.raises(ValueError, match=r"mlp init 'he' is not allowed; choose from \['torch'"):
         MODELS["mlp_ae"]((1, 2, 2), 1, init="he")
+
+
+def test_presets_hold_the_papers_options():
+    """LAMP: the number of patches is among the tuned axes; AE-vs-VAE's MNIST appendix:
+    binarised MNIST beside the gray one, and the Keras KL weight derived from the shapes
+    (not a hand-computed beta: 1/784 was 8x too small for 8 latent units)."""
+    for name in ("lamp_batch_size", "lamp_mvtec", "lamp_mvtec_smoke"):
+        spec = load_spec(CONFIGS / f"{name}.yaml")
+        models = dict(spec.vary)["model"]
+        assert ("lamp_ae", "{}") in models and ("lamp_ae", '{"patches":2}') in models, name
+    patches = load_spec(CONFIGS / "lamp_batch_size_patches_smoke.yaml")
+    assert dict(patches.fixed)["model"] == ("lamp_ae", '{"patches":2}')
+    assert patches.compare == load_spec(CONFIGS / "lamp_batch_size_smoke.yaml").compare
+    for name in ("ae_vs_vae_mnist", "ae_vs_vae_mnist_a2"):
+        for path in (CONFIGS / f"{name}.yaml", CONFIGS / f"{name}_smoke.yaml"):
+            spec = load_spec(path)
+            datasets = [json.loads(params) for _, params in dict(spec.compare)["dataset"]]
+            assert [d.get("binarize", 0) for d in datasets] == [0, 0.5], path.name
+            if name.endswith("a2"):
+                assert dict(spec.compare)["loss"] == (("vae", "{}"), ("vae", '{"kl":"keras"}'))

@@ -82,6 +82,14 @@ BAD_INPUT = {
                           ["fixed.seed: 99999999999999999999 is out of range"]),
     "date parameter": ("study: t\nfixed:\n  loss: {name: lamp, base: 2020-01-01}\n",
                        ["fixed.loss: parameters must be", "(quote dates)"]),
+    "loss parameter range": ("study: t\nfixed:\n  loss: {name: lmse, eps: 5}\n",
+                             ["fixed.loss: lmse eps 5 is not allowed; it must be a number in "
+                              "(0, 1)"]),
+    "loss parameter negative": ("study: t\nvary:\n  loss: [vae, {name: vae, beta: -1}]\n",
+                                ["vary.loss: vae beta -1 is not allowed; it must be a number "
+                                 ">= 0"]),
+    "default written twice": ("study: t\ncompare:\n  loss: [lamp, {name: lamp, base: l2}]\n",
+                              ["compare.loss repeats a value"]),
     "fractional count": ("study: t\nrun: {cells_per_trial: 1.5}\n",
                          ["run.cells_per_trial: expected a whole number >= 0, got 1.5"]),
     "axis not a list": ("study: t\nvary:\n  lr: 0.1\n", ["vary.lr must be a list"]),

@@ -55,7 +55,8 @@ DATASETS: dict[str, DatasetInfo] = {
     "npz": DatasetInfo(embedded.load_npz, None, embedded.npz_layout, embedded.npz_problem),
     # mnist, fashion_mnist, svhn, cifar10, cifar100 (its 20 coarse classes, as IAEAD)
     **{name: DatasetInfo(functools.partial(vision.load_torchvision, name),
-                         tuple(range(vision.LAYOUTS[name].classes)), _fixed(vision.LAYOUTS[name]),
+                         tuple(range(vision.LAYOUTS[name].classes)),
+                         functools.partial(vision.layout, name),
                          functools.partial(vision.problem, name))
        for name in vision.SOURCES},
     # only 'good' can be the normal class; 1.. are the defect types

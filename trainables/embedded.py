@@ -11,6 +11,7 @@ import numpy as np
 from trainables.imageset import (
     ImageSet,
     Layout,
+    binarized,
     data_path,
     loader_param,
     nchw_shape,
@@ -87,10 +88,12 @@ def load_lines2x2(root: Path) -> ImageSet:
     return ImageSet(x, labels, x.copy(), labels.copy(), ("line", "other"))
 
 
-def load_npz(root: Path, path: str = "", test_path: str = "", test_fraction: float = 0.2):
+def load_npz(root: Path, path: str = "", test_path: str = "", test_fraction: float = 0.2,
+             binarize: float = 0.0):
     """A user's arrays: ``x`` (images) and ``y`` (integer labels) in one .npz file, split
     stratified with a fixed seed, or a second file ``test_path`` as the test split.
-    Relative paths are taken from the data root."""
+    Relative paths are taken from the data root. ``binarize``: a threshold in (0, 1) makes
+    the images black and white (imageset.binarized; 0 = as they are)."""
     if not path:
         raise ValueError("dataset npz needs a 'path' parameter: {name: npz, path: file.npz}")
 
@@ -109,7 +112,7 @@ def load_npz(root: Path, path: str = "", test_path: str = "", test_fraction: flo
     else:
         x_tr, y_tr, x_te, y_te = stratified_split(x, y, test_fraction)
     classes = tuple(str(c) for c in np.unique(np.concatenate([y_tr, y_te])))
-    return ImageSet(x_tr, y_tr, x_te, y_te, classes)
+    return binarized(ImageSet(x_tr, y_tr, x_te, y_te, classes), binarize)
 
 
 def npz_problem(root: Path, params: dict) -> str:

@@ -1,14 +1,27 @@
-"""Detection metrics. Anomalies (label 1) are the positives; scores: higher = more anomalous."""
+"""Detection metrics. Anomalies (label 1) are the positives; scores: higher = more anomalous.
+
+AUPR comes two ways, both stored: ``aupr_in``/``aupr_out`` are average precision
+(scikit-learn's average_precision_score: the step-wise sum of precision over recall
+gains, which does not interpolate), ``aupr_in_trapz``/``aupr_out_trapz`` the trapezoidal
+area under the precision-recall curve (auc(recall, precision)), which IAEAD's public code
+computes (utils/utils.py, save_roc_pr_curve_data) and so its paper's tables report. They
+differ by up to a few thousandths on this project's data; the IAEAD paper tables use the
+trapezoid, everything else average precision.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve
+
+# The final metrics of a trial, as detection_metrics returns them (the trials columns).
+METRICS = ("auroc", "aupr_in", "aupr_out", "aupr_in_trapz", "aupr_out_trapz")
 
 
 def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """AUROC, AUPR-out (anomalies positive) and AUPR-in (normals positive, negated scores).
+    """AUROC, AUPR-out (anomalies positive) and AUPR-in (normals positive, negated scores),
+    each AUPR as average precision and as the trapezoidal area (see the module doc).
 
     Raises:
         ValueError: when the labels hold one class only (the metrics are undefined).
@@ -16,11 +29,21 @@ def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float
     labels = np.asarray(labels)
     if len(np.unique(labels)) != 2:
         raise ValueError(f"test labels need both normals and anomalies, got {np.unique(labels)}")
+    scores = np.asarray(scores)
     return {
         "auroc": auroc(labels, scores),  # the per-epoch formula, so both agree exactly
         "aupr_out": float(average_precision_score(labels, scores)),
-        "aupr_in": float(average_precision_score(1 - labels, -np.asarray(scores))),
+        "aupr_in": float(average_precision_score(1 - labels, -scores)),
+        "aupr_out_trapz": aupr_trapz(labels, scores),
+        "aupr_in_trapz": aupr_trapz(1 - labels, -scores),
     }
+
+
+def aupr_trapz(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The trapezoidal area under the precision-recall curve, label 1 positive (IAEAD's
+    code: auc(recall, precision) of precision_recall_curve)."""
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    return float(auc(recall, precision))
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -125,21 +125,34 @@ class MlpAutoencoder(nn.Module):
         return Output(recon=self.decode(z), z=z)
 
 
+# How mlp_vae reads its encoder's second output b: "logvar" (b = log sigma^2, so sigma =
+# e^(b/2): Kingma & Welling, the Keras example [8] the AE-vs-VAE paper cites, and the
+# form in which eq. 1 is the exact KL) or "log_sigma" (sigma = e^b: the paper's sec. 3,
+# "b the logarithm of its standard deviation", as the Keras blog [7]'s z_log_sigma; the
+# loss is then eq. 1 as printed, as in that blog, not the exact KL of N(a, e^2b)).
+SAMPLINGS = ("logvar", "log_sigma")
+
+
 class MlpVariationalAutoencoder(MlpAutoencoder):
-    """AE-vs-VAE paper's A2: A1 with a Gaussian bottleneck, mean a and log-variance b.
-    Sampling happens in training; evaluation decodes the mean, so scores are repeatable."""
+    """AE-vs-VAE paper's A2: A1 with a Gaussian bottleneck, mean a and a second output b
+    (``sampling``: SAMPLINGS). Sampling happens in training; evaluation decodes the mean,
+    so scores are repeatable. Output.logvar carries b (what eq. 1 reads)."""
 
     def __init__(self, image_shape: Sequence[int], latent_dim: int, hidden=(2,),
-                 init: str = "torch"):
+                 init: str = "torch", sampling: str = "logvar"):
         super().__init__(image_shape, latent_dim, hidden, init)
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"mlp_vae sampling {sampling!r} is not allowed; choose from "
+                             f"{list(SAMPLINGS)}")
+        self.sigma_of_b = 0.5 if sampling == "logvar" else 1.0  # sigma = e^(k * b)
         self.to_logvar = nn.Linear(hidden[-1], latent_dim)
         mlp_init(self.to_logvar, init)
 
     def forward(self, x: torch.Tensor) -> Output:
         h = self.encoder(x)
-        mu, logvar = self.to_latent(h), self.to_logvar(h)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
-        return Output(recon=self.decode(z), z=mu, mu=mu, logvar=logvar)
+        mu, b = self.to_latent(h), self.to_logvar(h)
+        z = mu + torch.exp(self.sigma_of_b * b) * torch.randn_like(mu) if self.training else mu
+        return Output(recon=self.decode(z), z=mu, mu=mu, logvar=b)
 
 
 def spatial_sizes(h: int, w: int, blocks: int) -> list[tuple[int, int]]:
@@ -150,19 +163,44 @@ def spatial_sizes(h: int, w: int, blocks: int) -> list[tuple[int, int]]:
     return sizes
 
 
+def to_patches(x: torch.Tensor, n: int) -> torch.Tensor:
+    """[B, C, H, W] cut into an n x n grid: [B * n * n, C, H / n, W / n], row-major per image."""
+    b, c, h, w = x.shape
+    return (x.reshape(b, c, n, h // n, n, w // n).permute(0, 2, 4, 1, 3, 5)
+            .reshape(b * n * n, c, h // n, w // n))
+
+
+def from_patches(p: torch.Tensor, n: int) -> torch.Tensor:
+    """The inverse of to_patches: each image stitched back from its n x n patches."""
+    bnn, c, ph, pw = p.shape
+    return (p.reshape(bnn // (n * n), n, n, c, ph, pw).permute(0, 3, 1, 4, 2, 5)
+            .reshape(bnn // (n * n), c, n * ph, n * pw))
+
+
 class LampAutoencoder(nn.Module):
     """LAMP paper's AE (section 3.1): encoder blocks conv (stride 2) -> BN -> LeakyReLU, 4
     blocks for inputs up to 32 px and 6 for larger ones (or one block per entry of
     ``widths``); a linear layer to the latent vector and back; decoder blocks upsample ->
     conv -> BN -> LeakyReLU mirroring the encoder, the last one conv -> sigmoid.
-    ``kernel_size`` (odd) is one of the paper's tuned hyperparameters."""
+    ``kernel_size`` (odd) is one of the paper's tuned hyperparameters, and so is
+    ``patches``: patch-wise reconstruction (LAMP sec. 3.1, its ref. [16]): each image is
+    cut into patches x patches tiles that the AE (built for one tile, blocks chosen by the
+    tile's size) reconstructs separately, as a batch; the reconstruction is stitched back,
+    so every loss and score sees whole images (recon_mse: the mean over the image's tiles),
+    and the embedding is the image's tiles' latent vectors side by side (patches^2 x
+    latent_dim). patches must divide H and W; 1 (default) is the whole image."""
 
     def __init__(self, image_shape: Sequence[int], latent_dim: int, widths=None,
-                 kernel_size: int = 3, negative_slope: float = 0.2):
+                 kernel_size: int = 3, negative_slope: float = 0.2, patches: int = 1):
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"lamp_ae kernel_size {kernel_size!r} must be odd and >= 1")
         c, h, w = image_shape
+        if patches < 1 or h % patches or w % patches:
+            raise ValueError(f"lamp_ae patches {patches!r} must divide the image's {h} x {w} "
+                             f"pixels (patches x patches tiles of equal size)")
+        self.patches = patches
+        h, w = h // patches, w // patches
         if not widths:
             widths = (32, 64, 128, 256) if max(h, w) <= 32 else (32, 64, 128, 256, 512, 512)
         sizes, pad = spatial_sizes(h, w, len(widths)), kernel_size // 2
@@ -186,12 +224,18 @@ class LampAutoencoder(nn.Module):
                                                      nn.LeakyReLU(negative_slope)]
         self.decoder = nn.Sequential(*decoder)
 
+    def _tiles(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.patches == 1 else to_patches(x, self.patches)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_latent(self.encoder(x))
+        return self.to_latent(self.encoder(self._tiles(x))).reshape(len(x), -1)
 
     def forward(self, x: torch.Tensor) -> Output:
-        z = self.encode(x)
-        return Output(recon=self.decoder(self.from_latent(z).view(-1, *self.inner)), z=z)
+        z = self.to_latent(self.encoder(self._tiles(x)))
+        recon = self.decoder(self.from_latent(z).view(-1, *self.inner))
+        if self.patches > 1:
+            recon = from_patches(recon, self.patches)
+        return Output(recon=recon, z=z.reshape(len(x), -1))
 
 
 class IaeadAutoencoder(nn.Module):

@@ -48,8 +48,12 @@ def one_class(
     and as many train-split images of other classes form the validation split.
 
     Raises:
-        ValueError: when the normal class is absent from either split.
+        ValueError: when the normal class is absent from either split, or the dataset
+            has no test split.
     """
+    if not len(images.y_test):
+        raise ValueError("protocol one_class needs a test split and this dataset has none "
+                         "(splits: train); use splits: both, or protocol contaminated")
     for split, labels in (("train", images.y_train), ("test", images.y_test)):
         if not np.any(labels == normal_class):
             raise ValueError(

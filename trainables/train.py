@@ -19,7 +19,7 @@ from torch import nn
 
 from trainables.assemble import Training, build_task, build_training
 from trainables.cell import Cell
-from trainables.metrics import detection_metrics, test_figures
+from trainables.metrics import METRICS, detection_metrics, test_figures
 from trainables.scores import SCORES
 from trainables.validation import val_figures
 
@@ -179,9 +179,7 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
         "kind": "final",
         "status": status,
         "error": error,
-        "auroc": metrics.get("auroc"),
-        "aupr_in": metrics.get("aupr_in"),
-        "aupr_out": metrics.get("aupr_out"),
+        **{k: metrics.get(k) for k in METRICS},
         "final_train_loss": last.get("train_loss"),
         "final_train_mse": last.get("train_mse"),
         "epochs_run": epochs_run,

@@ -24,7 +24,7 @@ from torch.func import functional_call, vmap
 
 from trainables.assemble import build_loss, build_model, build_task
 from trainables.cell import Cell
-from trainables.metrics import detection_metrics, test_figures
+from trainables.metrics import METRICS, detection_metrics, test_figures
 from trainables.optimizers import build_optimizer
 from trainables.stacking import one_stack
 from trainables.train import EVAL_BATCH, device_name, pick_device
@@ -218,9 +218,7 @@ def final_record(status: str, error: str, last: dict, epochs_run: int) -> dict:
         "kind": "final",
         "status": status,
         "error": error,
-        "auroc": None,
-        "aupr_in": None,
-        "aupr_out": None,
+        **dict.fromkeys(METRICS),
         "final_train_loss": last.get("train_loss"),
         "final_train_mse": last.get("train_mse"),
         "epochs_run": epochs_run,

@@ -6,18 +6,25 @@ Files live in the data root in torchvision's own layout (``MNIST/raw/...``,
 in as is. With ``download: false`` (the default) nothing is fetched, and ``problem`` names
 the missing files before any trial starts. ``verify: false`` skips torchvision's MD5 checks
 of the SVHN and CIFAR files (for a re-packed copy, or a root a test writes).
+
+``binarize`` (a threshold in (0, 1); 0, the default, keeps the gray images) makes the
+images black and white, as the AE-vs-VAE paper's MNIST. ``splits``: "both" (default: the
+train and test splits, which protocol ``contaminated`` pools, as IAEAD's public code) or
+"train" (the train split only, an empty test split: IAEAD's paper on SVHN, "we only use
+the training set"; protocol ``one_class`` needs a test split and refuses it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from trainables.imageset import ImageSet, Layout, to_unit_nchw
+from trainables.imageset import ImageSet, Layout, binarized, to_unit_nchw
 
 # Dataset name -> the torchvision class that reads it.
 SOURCES: dict[str, str] = {
@@ -28,6 +35,7 @@ SOURCES: dict[str, str] = {
     "cifar100": "CIFAR100",
 }
 IDX_SETS = ("mnist", "fashion_mnist")  # idx files, accepted gzipped as distributed
+SPLITS = ("both", "train")
 # What each set holds (cifar100: its 20 coarse classes, as IAEAD uses them).
 LAYOUTS: dict[str, Layout] = {
     "mnist": Layout(60000, 10000, 10, (1, 28, 28)),
@@ -36,6 +44,13 @@ LAYOUTS: dict[str, Layout] = {
     "cifar10": Layout(50000, 10000, 10, (3, 32, 32)),
     "cifar100": Layout(50000, 10000, 20, (3, 32, 32)),
 }
+
+
+def layout(name: str, root: Path, params: dict) -> Layout:
+    """What the set holds with these parameters (``splits: train``: no test images)."""
+    if params.get("splits", "both") == "train":
+        return dataclasses.replace(LAYOUTS[name], test=0)
+    return LAYOUTS[name]
 
 
 def source_class(name: str, verify: bool = True) -> type:
@@ -158,12 +173,18 @@ def class_names(name: str, root: Path) -> tuple[str, ...]:
         return tuple(pickle.load(f, encoding="latin1")[key])
 
 
-def load_torchvision(name: str, root: Path, download: bool = False, verify: bool = True):
-    """Both splits of a torchvision set as an ImageSet of float32 NCHW images in [0, 1].
+def load_torchvision(name: str, root: Path, download: bool = False, verify: bool = True,
+                     binarize: float = 0.0, splits: str = "both"):
+    """Both splits of a torchvision set (or, with splits "train", the train split and an
+    empty test split) as an ImageSet of float32 NCHW images in [0, 1].
 
     Raises:
         FileNotFoundError: with download false and files missing, naming them.
+        ValueError: for an unknown splits value.
     """
+    if splits not in SPLITS:
+        raise ValueError(f"dataset {name} splits {splits!r} is not allowed; choose from "
+                         f"{list(SPLITS)}")
     root = Path(root).expanduser()
     message = problem(name, root, {"download": download})
     if message:
@@ -183,7 +204,10 @@ def load_torchvision(name: str, root: Path, download: bool = False, verify: bool
                 "Its files are present, so their MD5 sums differ from the official release: "
                 "delete them and set download: true, or set verify: false to read them as they are"
             ) from err
-    return ImageSet(
+    if splits == "train":
+        x_te, y_te = x_te[:0], y_te[:0]
+    images = ImageSet(
         to_unit_nchw(x_tr), y_tr.astype(np.int64), to_unit_nchw(x_te), y_te.astype(np.int64),
         class_names(name, root),
     )
+    return binarized(images, binarize)
