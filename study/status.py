@@ -70,6 +70,8 @@ def study_status(store: ResultsStore, now: float | None = None) -> dict[str, Any
               for s in ("complete", "diverged", "pruned", "failed")}
     lease = read_lease(store)
     live = is_live(lease, now)
+    if expected is None and live and "cells_expected" in lease:  # study.json comes once
+        expected, note = int(lease["cells_expected"]), ""  # the cluster took the driver
     running = None
     if live:
         running = max(0, int(lease.get("cells_total", 0)) - int(lease.get("cells_done", 0)))

@@ -88,7 +88,8 @@ def submit(
         return plan_study(spec, store, yes, joined, out, options)[1]
     with hold(store, "submit", "submitting", out) as lease:  # one driver per study
         plan, progress = plan_study(spec, store, yes, joined, out, options)
-        lease.info = lambda: progress_info(progress)
+        lease.info = lambda: {**progress_info(progress), "cells_expected": plan.total}
+        lease.renew()  # `adstudy status` sees the plan now, not at the next heartbeat
         if plan.budget:
             run_plan(spec, plan, store, progress, joined, out, options)
             say(out, spec.study, f"results in {store.shown}")

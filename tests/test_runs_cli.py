@@ -199,6 +199,7 @@ def test_the_sql_shell_edits_lines_keeps_history_and_runs_named_queries_without_
         read_until(master, seen, b"adstudy> ")
         os.write(master, b"select 40 + 2 as answer;\r")
         read_until(master, seen, b"| 42 |")
+        read_until(master, seen, b"adstudy> ", count=2)  # readline has the terminal again
         os.write(master, b"\x1b[A\r")  # the up arrow brings the statement back
         read_until(master, seen, b"| 42 |", count=2)
         os.write(master, b".help\r")
