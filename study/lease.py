@@ -58,6 +58,17 @@ def read_lease(store: ResultsStore) -> dict[str, Any] | None:
         return None
 
 
+def holder_record(store: ResultsStore, wait_s: float = 2.0) -> dict[str, Any]:
+    """The lease record of the driver holding the lock: it writes the record just after
+    it takes the lock, so a record not there yet is waited for a moment."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        current = read_lease(store)
+        if current or time.monotonic() > deadline:
+            return current or {}
+        time.sleep(0.05)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -151,7 +162,7 @@ class Lease:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                current = read_lease(self.store) or {}
+                current = holder_record(self.store)
                 raise StoreError(held_message(self.store, current, doing)) from None
             try:
                 if os.stat(path).st_ino == os.fstat(fd).st_ino:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ TOP_KEYS = ("study", "description", "search", "compare", "vary", "fixed", "tune"
 AXIS_SECTIONS = ("compare", "vary", "fixed")
 SEARCHES = ("grid", "optuna")  # optuna: tuned groups (study/search_options.py, tuned_plan.py)
 _BAD = object()  # a fixed value that did not parse (its problem is noted)
-GPU_FALLBACKS = ("none", "cpu")
+RUN_CHOICES = {"device": ("auto", "cpu", "cuda"), "gpu_fallback": ("none", "cpu")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,12 +79,10 @@ class RunOptions:
     reuse_actors: bool = True
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise SpecError(f"run.device: {self.device!r} is not allowed; choose from "
-                            "['auto', 'cpu', 'cuda'] (or 'cuda:N')")
-        if self.gpu_fallback not in GPU_FALLBACKS:
-            raise SpecError(f"run.gpu_fallback: {self.gpu_fallback!r} is not allowed; "
-                            f"choose from {list(GPU_FALLBACKS)}")
+        for name, choices in RUN_CHOICES.items():  # no 'cuda:N': Ray picks a trial's GPU
+            if getattr(self, name) not in choices:
+                raise SpecError(f"run.{name}: {getattr(self, name)!r} is not allowed; "
+                                f"choose from {list(choices)}")
         if not self.data_root:
             default = os.environ.get("ADSTUDY_DATA") or "~/.cache/adstudy"
             object.__setattr__(self, "data_root", default)

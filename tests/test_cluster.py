@@ -294,7 +294,10 @@ def refused_gpu_trials(cluster: LocalCluster, tmp_path: Path) -> None:
     that torch cannot use: every trial fails with the reason, nothing trains on the CPU."""
     extra = "  epochs: 1\nresources: {cpu: 1, gpu: 1}\n"
     results = tmp_path / "refused"
-    out = cluster.submit(study_yaml(tmp_path, "nogpu", extra, "[0]"), str(results))
+    driver = cluster.submit(study_yaml(tmp_path, "nogpu", extra, "[0]"), str(results),
+                            wait=False)
+    out, _ = driver.communicate(timeout=STUDY_TIMEOUT_S)
+    assert driver.returncode == 1, out[-4000:]  # failed cells: exit 1 (study.commands)
     assert "2 failed" in out  # the driver's count; the reason is in each row
     rows = trial_rows(results, "nogpu")
     assert len(rows) == 2 and {r["status"] for r in rows} == {"failed"}

@@ -16,7 +16,6 @@ from study.cli import main as cli_main
 from study.data_mirror import local_data_root, main, mirror, mirror_dir
 from study.errors import SpecError
 from study.landscape_store import data_root_of
-from study.plan import make_plan
 from study.ray_trial import GpuUnusableError, trial_device
 from study.spec import parse_spec
 from study.store import ResultsStore
@@ -119,13 +118,17 @@ def test_the_driver_does_not_look_for_a_uri_data_roots_files_itself(tmp_path, ca
                  "run: {data_root: %s}\n")
     spec = parse_spec(spec_text % "s3://bucket/data")
     assert spec.run.files_root is None
-    plan = make_plan(spec, ResultsStore(str(tmp_path / "r"), "s"), local=True)
-    assert plan.budget == 1  # the trials mirror the data; a missing file is their error
     (tmp_path / "s.yaml").write_text(spec_text % "s3://bucket/data")
+    results = str(tmp_path / "r")
     assert cli_main(["describe", str(tmp_path / "s.yaml")]) == 0
-    local = parse_spec(spec_text % str(tmp_path / "no-data"))
-    with pytest.raises(SpecError, match="digits.npz' not found"):
-        make_plan(local, ResultsStore(str(tmp_path / "r"), "s"), local=True)
+    assert "mirrored by each node before its trials" in capsys.readouterr().out
+    assert cli_main(["submit", str(tmp_path / "s.yaml"), "--dry-run", "--results",
+                     results]) == 0  # trials here would mirror the data: not refused
+    assert "dry run: 1 cells would run" in capsys.readouterr().out
+    (tmp_path / "local.yaml").write_text(spec_text % str(tmp_path / "no-data"))
+    assert cli_main(["submit", str(tmp_path / "local.yaml"), "--dry-run", "--results",
+                     results]) == 2
+    assert "digits.npz' not found" in capsys.readouterr().err
 
 
 def cuda_usable() -> bool:

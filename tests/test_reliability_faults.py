@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = """
 study: {name}
 compare:
-  loss: {losses}
+  {compare}
 vary:
   seed: {seeds}
 fixed:
@@ -48,12 +48,13 @@ fixed:
 resources: {{cpu: 1, max_concurrent: 1}}
 run: {{cells_per_trial: 1, max_failures: 1}}
 """
-DIVERGES = "{name: lmse, max_over: batch, eps: 0.0}"  # -log(0) at the largest error
+DIVERGES_LR = "1.0e+30"  # Adam's first steps put the weights at ~1e30: nan
 HANG_GUARD_S = 300  # a driver that has not finished by then is stuck: fail, do not hang
 
 
-def study_text(name: str, losses: str = "[mse]", seeds: str = "[0, 1, 2, 3]") -> str:
-    return TINY.format(name=name, losses=losses, seeds=seeds)
+def study_text(name: str, losses: str = "[mse]", seeds: str = "[0, 1, 2, 3]",
+               compare: str = "") -> str:
+    return TINY.format(name=name, compare=compare or f"loss: {losses}", seeds=seeds)
 
 
 def start_driver(config: Path, results: Path, log: Path, *args: str,
@@ -152,12 +153,13 @@ def test_ctrl_c_stops_the_study_with_exit_130_and_says_how_many_are_stored(tmp_p
 
 
 def test_dying_trial_processes_are_retried_then_stored_failed_and_the_study_goes_on(tmp_path):
-    text = study_text("faults", losses=f"[mse, {DIVERGES}]", seeds="[0, 1]")
+    text = study_text("faults", compare=f"lr: [0.001, {DIVERGES_LR}]", seeds="[0, 1]")
     config, results = tmp_path / "faults.yaml", tmp_path / "results"
     config.write_text(text)
-    cells = {(c.loss, c.seed): c.cell_id for c in expand(parse_spec(text))}
+    cells = {("ok" if c.lr < 1 else "diverges", c.seed): c.cell_id
+             for c in expand(parse_spec(text))}
     marker = tmp_path / "died-once"
-    fault = f"{cells['mse', 0]},{cells['mse', 1]}@{marker}"  # always; once
+    fault = f"{cells['ok', 0]},{cells['ok', 1]}@{marker}"  # always; once
     driver = start_driver(config, results, tmp_path / "driver.log", "--progress-every", "1",
                           **{FAULT_ENV: fault})
     try:
@@ -166,9 +168,9 @@ def test_dying_trial_processes_are_retried_then_stored_failed_and_the_study_goes
         kill_group(driver.pid)
     log = (tmp_path / "driver.log").read_text()
     assert code == 1, log  # a cell failed: not a success
-    assert marker.exists()  # the first attempt of (mse, 1) did die
+    assert marker.exists()  # the first attempt of (lr 0.001, seed 1) did die
     by_id = {t["cell_id"]: t for t in assert_each_cell_once(results, "faults", 4)}
-    always, once = by_id[cells["mse", 0]], by_id[cells["mse", 1]]
+    always, once = by_id[cells["ok", 0]], by_id[cells["ok", 1]]
     assert always["status"] == "failed" and always["retries"] == 2  # max_failures + 1
     # the cause (how the process died), where (node, pid) and its log stay in the row
     assert "trial failed after 2 attempt(s): ActorDiedError: " in always["error"]
@@ -177,16 +179,16 @@ def test_dying_trial_processes_are_retried_then_stored_failed_and_the_study_goes
     assert once["status"] == "complete" and once["retries"] == 1 and once["epochs_run"] == 2
     assert Path(once["log_path"]).is_file()  # every row says where its process logged
     for seed in (0, 1):
-        diverged = by_id[cells["lmse", seed]]
+        diverged = by_id[cells["diverges", seed]]
         assert diverged["status"] == "diverged" and diverged["epochs_run"] == 0
         assert re.search(r"non-finite train loss \((nan|inf)\) at epoch 1", diverged["error"])
     # The driver's output: one line per failure naming the cell by its label, one per
     # retry, live counts; none of Ray's own output, no escape codes, no Ray trial ids.
-    label = f"loss=mse seed=0 (cell {cells['mse', 0]})"
+    label = f"lr=0.001 seed=0 (cell {cells['ok', 0]})"
     failures = [x for x in log.splitlines() if x.startswith("[faults] failed: ")]
     assert len(failures) == 1 and failures[0].startswith(
         f"[faults] failed: {label}: trial failed after 2 attempt(s): ActorDiedError")
-    assert "[faults] retrying loss=mse seed=1: attempt 1 failed: ActorDiedError" in log
+    assert "[faults] retrying lr=0.001 seed=1: attempt 1 failed: ActorDiedError" in log
     assert log.splitlines()[0] == "[faults] 4 cells in the study, 0 stored, 4 to run"
     assert len(re.findall(r"cells \| running \d+, complete", log)) >= 2
     assert "[faults] 1 cell failed" in log and "Ray's own output: " in log
@@ -217,7 +219,7 @@ def test_verbose_shows_rays_own_output_without_escape_codes_in_a_log(tmp_path):
 
 
 def test_a_diverging_loss_ends_the_cell_as_diverged_with_its_epoch():
-    spec = parse_spec(study_text("d", losses=f"[{DIVERGES}]", seeds="[0]"))
+    spec = parse_spec(study_text("d", compare=f"lr: [{DIVERGES_LR}]", seeds="[0]"))
     (cell,) = expand(spec)
     records = list(run_cell(cell))
     assert [r["kind"] for r in records] == ["final"]
