@@ -17,11 +17,11 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 TINY = """
 study: tiny
 compare:
-  lr: [0.001, 0.003, 1.0e+30]  # the last one diverges (nan after the first steps)
+  loss: [mse, lmse]
 vary:
   normal_class: [0, 1]
+  lr: [0.001, 1.0e+30]  # the second diverges (Adam's first steps: nan)
 fixed:
-  loss: lmse
   dataset: digits
   latent_dim: 4
   epochs: 2
@@ -50,13 +50,13 @@ def test_submit_stores_every_cell_and_a_resubmit_runs_none(ray_local, tmp_path):
     spec = parse_spec(TINY)
     out = io.StringIO()
     progress = submit(spec, results=results, out=out)
-    assert progress.done == 6 and progress.counts == {"complete": 4, "diverged": 2}
-    assert "6 cells in the study, 0 stored, 6 to run" in out.getvalue()
+    assert progress.done == 8 and progress.counts == {"complete": 4, "diverged": 4}
+    assert "8 cells in the study, 0 stored, 8 to run" in out.getvalue()
 
     con = connect(results)
     trials = rows(con, "select lr, status, auroc, epochs_run, host from trials")
     broken = 1e30
-    assert sorted(t["lr"] for t in trials) == [0.001, 0.001, 0.003, 0.003, broken, broken]
+    assert sorted(t["lr"] for t in trials) == [0.001] * 4 + [broken] * 4
     for t in trials:
         diverged = t["lr"] == broken
         assert t["status"] == ("diverged" if diverged else "complete")
@@ -68,13 +68,13 @@ def test_submit_stores_every_cell_and_a_resubmit_runs_none(ray_local, tmp_path):
     again = io.StringIO()
     record = (tmp_path / "results" / "tiny" / "study.json").read_bytes()
     second = submit(spec, results=results, out=again)
-    assert second.total == 0 and "6 stored, 0 to run" in again.getvalue()
+    assert second.total == 0 and "8 stored, 0 to run" in again.getvalue()
     assert (tmp_path / "results" / "tiny" / "study.json").read_bytes() == record  # untouched
-    assert rows(connect(results), "select count(*) n from trials")[0]["n"] == 6
+    assert rows(connect(results), "select count(*) n from trials")[0]["n"] == 8
 
     grown = parse_spec(TINY.replace("normal_class: [0, 1]", "normal_class: [0, 1, 2]"))
     third = submit(grown, results=results, out=io.StringIO())
-    assert third.total == 3 and third.done == 3
+    assert third.total == 4 and third.done == 4
 
     report = build_report(["tiny"], results=results, out=str(tmp_path / "report"))
     text = report.read_text()
