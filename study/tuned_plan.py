@@ -45,6 +45,7 @@ class TunedPlan:
     spec: StudySpec
     groups: list[Group]
     n_trials: int
+    store: ResultsStore | None = None  # where the Optuna journal lives (None: in memory)
     unreadable_means = "its trial is given back to its group's budget"
 
     @property
@@ -79,8 +80,10 @@ class TunedPlan:
 
     def search(self) -> GroupSearch:
         from study.group_search import GroupSearch
+        from study.optuna_store import OptunaJournal
 
-        return GroupSearch(self.spec, self.groups)
+        journal = None if self.store is None else OptunaJournal(self.store)
+        return GroupSearch(self.spec, self.groups, journal)
 
     def asha(self) -> dict[str, Any] | None:
         """ASHA's settings for each group (None: no early stopping). Epochs are Tune's
@@ -113,7 +116,7 @@ def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Tuned
         gid = group_id(base, tuned)
         rows = sorted(stored.get(gid, []), key=lambda t: t.group_trial)
         groups.append(Group(gid, base, tuple(rows)))
-    return TunedPlan(spec, groups, spec.optuna.n_trials)
+    return TunedPlan(spec, groups, spec.optuna.n_trials, store)
 
 
 def stored_trials(store: ResultsStore, metric: str) -> dict[str, list[StoredTrial]]:
