@@ -4,6 +4,7 @@ and a resubmission goes on in the same Optuna studies."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 
 import optuna
@@ -13,6 +14,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+import adstudy
 from analysis.views import connect, rows
 from study.cell import Cell
 from study.optuna_store import OptunaJournal
@@ -43,7 +45,8 @@ def plain_storage(results) -> JournalStorage:
 @pytest.mark.slow
 def test_plain_optuna_loads_each_group_and_a_resubmit_goes_on_in_it(ray_local, tmp_path):
     results = tmp_path / "results"
-    progress = submit(parse_spec(SPEC.format(n=1)), results=str(results), out=io.StringIO())
+    spec = adstudy.parse_spec(SPEC.format(n=1))  # the Python API, as a notebook would
+    progress = adstudy.submit(spec, results=str(results), out=io.StringIO())
     assert progress.done == 2 and not progress.counts["failed"]
 
     stored = rows(connect(str(results)), "SELECT cell_id, loss, val_recon_mse, status "
@@ -83,6 +86,15 @@ def test_plain_optuna_loads_each_group_and_a_resubmit_goes_on_in_it(ray_local, t
         assert (again.number, again.user_attrs["cell_id"], again.datetime_complete) == (
             first[name].number, first[name].user_attrs["cell_id"],
             first[name].datetime_complete)
+
+    through_api = adstudy.optuna_study(str(results), "tj", "loss=mse")
+    assert len(through_api.trials) == len(optuna.load_study(
+        study_name="tj/loss=mse", storage=storage).trials)
+    if importlib.util.find_spec("tensorboard"):  # the tuned trials as TensorBoard runs
+        done = adstudy.export("tj", str(results), tensorboard=str(tmp_path / "tb"))
+        assert done == {"tensorboard": (4, 0)}
+        labels = {p.parent.parent.name for p in (tmp_path / "tb").rglob("events.out.tfevents.*")}
+        assert labels == {f"loss={loss},trial={k}" for loss in ("mse", "lmse") for k in (0, 1)}
 
 
 def test_an_object_store_keeps_the_journal_through_a_local_copy(tmp_path):
