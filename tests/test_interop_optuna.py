@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+from pathlib import Path
 
 import optuna
 import pyarrow.fs as pafs
@@ -97,11 +98,24 @@ def test_plain_optuna_loads_each_group_and_a_resubmit_goes_on_in_it(ray_local, t
         assert labels == {f"loss={loss},trial={k}" for loss in ("mse", "lmse") for k in (0, 1)}
 
 
-def test_an_object_store_keeps_the_journal_through_a_local_copy(tmp_path):
-    """A store whose filesystem cannot append (here pyarrow's in-memory one, as s3://):
-    the journal is written back whole after each trial and read again by the next run."""
-    fs = pafs._MockFileSystem()
-    store = ResultsStore("results", "tj", fs)
+@pytest.fixture(params=["memory", "s3"])
+def object_store(request, tmp_path):
+    """A store whose filesystem cannot append: pyarrow's in-memory one, and S3 (moto's
+    server on 127.0.0.1, started here)."""
+    if request.param == "memory":
+        fs = pafs._MockFileSystem()
+        yield lambda: ResultsStore("results", "tj", fs)
+        return
+    from moto_s3 import s3_server
+
+    with s3_server(tmp_path / "moto.log") as server:
+        root = server.uri("optuna-journal")
+        yield lambda: ResultsStore(root, "tj")
+
+
+def test_an_object_store_keeps_the_journal_through_a_local_copy(object_store, tmp_path):
+    """The journal is written back whole after each trial and read again by the next run."""
+    store = object_store()
     journal = OptunaJournal(store)
     assert journal.copy is not None and not store.local
     study = optuna.create_study(study_name="tj/loss=mse", storage=journal.storage)
@@ -111,9 +125,11 @@ def test_an_object_store_keeps_the_journal_through_a_local_copy(tmp_path):
     journal.sync()
     written = store.read_bytes("optuna/journal.log")
     assert written and b"tj/loss=mse" in written
+    copy = Path(journal.copy)
     journal.close()
+    assert not copy.exists()  # no local copy left behind
 
-    again = OptunaJournal(ResultsStore("results", "tj", fs))
+    again = OptunaJournal(object_store())
     loaded = optuna.load_study(study_name="tj/loss=mse", storage=again.storage)
     assert [t.value for t in loaded.trials] == [0.5]
     path = tmp_path / "copy.log"  # the stored bytes are a journal plain optuna reads
