@@ -2,8 +2,9 @@
 what the store holds of each.
 
 The store is the record: a submission reads each group's stored rows, counts the trials
-already spent (complete, diverged or pruned; a failed trial is given back), warm-starts the
-group's search from them and runs only what is left of its budget. ``TunedPlan`` is the
+already spent (complete, diverged or pruned; a failed trial is given back) and runs only
+what is left of its budget, going on in the group's Optuna study as the study's journal
+holds it (study.optuna_store; stored rows it lacks are added to it). ``TunedPlan`` is the
 strategy study.runner is given: no fixed packs of cells, a GroupSearch (study.group_search)
 that suggests each trial, and ASHA settings per group. No ray import here.
 """
