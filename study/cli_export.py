@@ -17,7 +17,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         done = export(args.results, args.study, tensorboard=args.tensorboard,
                       mlflow=args.mlflow, experiment=args.experiment)
-    except ImportError as err:
+    except (ImportError, ValueError) as err:
         print(f"adstudy export: error: {err}", file=sys.stderr)
         return EXIT_REFUSED
     where = {"tensorboard": args.tensorboard, "mlflow": args.mlflow}

@@ -78,10 +78,14 @@ def write_mlflow(runs: Sequence[CellRun], uri: str, experiment: str) -> tuple[in
     metrics (step = epoch), the final metrics (step = the last epoch), tags."""
     needs("mlflow", "mlflow")
     from mlflow.entities import Metric, Param, RunTag
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(experiment)
+    except MlflowException as err:  # e.g. MLflow 3's file store, kept behind an opt-in
+        raise ValueError(f"MLflow refused tracking URI {uri!r}: {err.message}") from err
     exp_id = found.experiment_id if found else client.create_experiment(experiment)
     done = exported_cells(client, exp_id)
     written = skipped = 0

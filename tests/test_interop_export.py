@@ -105,3 +105,14 @@ def test_export_without_a_target_is_refused(stored, capsys):
     assert main(["export", "ex", "--results", str(stored)]) == 2
     said = capsys.readouterr()
     assert "--tensorboard DIR and/or --mlflow URI" in said.err and said.out == ""
+
+
+def test_a_tracking_uri_mlflow_refuses_is_said_in_one_line(stored, tmp_path, monkeypatch,
+                                                           capsys):
+    pytest.importorskip("mlflow", reason="mlflow not installed: pip install 'adstudy[mlflow]'")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    uri = (tmp_path / "mlruns").as_uri()
+    assert main(["export", "ex", "--results", str(stored), "--mlflow", uri]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("adstudy export: error: MLflow refused tracking URI")
+    assert "MLFLOW_ALLOW_FILE_STORE" in err and "Traceback" not in err
