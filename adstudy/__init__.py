@@ -108,10 +108,14 @@ def export(study: str, results: str = "results", tensorboard: str | None = None,
 def optuna_storage(results: str, study: str):
     """The Optuna storage of a tuned study's journal (study.optuna_store), for
     ``optuna.load_study`` and Optuna's plots; on an object store, a local copy."""
-    from study.optuna_store import OptunaJournal
+    from study.optuna_store import FOLDER, NAME, OptunaJournal
     from study.store import ResultsStore
 
-    return OptunaJournal(ResultsStore(results, study)).storage
+    store = ResultsStore(results, study)
+    if store.read_bytes(f"{FOLDER}/{NAME}") is None:
+        raise FileNotFoundError(f"no Optuna journal at {store.shown}/{FOLDER}/{NAME}: "
+                                f"{study!r} is not a tuned study, or has not run yet")
+    return OptunaJournal(store).storage
 
 
 def optuna_study(results: str, study: str, group: str):

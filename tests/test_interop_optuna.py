@@ -88,6 +88,9 @@ def test_plain_optuna_loads_each_group_and_a_resubmit_goes_on_in_it(ray_local, t
             first[name].number, first[name].user_attrs["cell_id"],
             first[name].datetime_complete)
 
+    with pytest.raises(FileNotFoundError, match="not a tuned study"):
+        adstudy.optuna_storage(str(results), "nothing_here")
+    assert not (results / "nothing_here").exists()  # asking created nothing
     through_api = adstudy.optuna_study(str(results), "tj", "loss=mse")
     assert len(through_api.trials) == len(optuna.load_study(
         study_name="tj/loss=mse", storage=storage).trials)
