@@ -70,16 +70,21 @@ def loss_bands(convergence: list[dict[str, Any]], path: Path) -> Path:
         mine = [r for r in convergence if r["dataset"] == dataset]
         for col, (mean_key, std_key, title, log) in enumerate(PANELS):
             ax = axes[row][col]
-            for label in sorted({line_label(r, models) for r in mine}):
+            for i, label in enumerate(sorted({line_label(r, models) for r in mine})):
                 sel = [r for r in mine if line_label(r, models) == label]
                 epochs = np.array([r["epoch"] for r in sel])
                 mean = np.array([r[mean_key] for r in sel], dtype=float)
-                ax.plot(epochs, mean, color=colours[label], lw=2,
+                style = STYLES[i % len(STYLES)]
+                ax.plot(epochs, mean, color=colours[label], lw=2, ls=style, zorder=3 + i,
                         label=f"{label} (n={max(r['n_cells'] for r in sel)})")
-                if std_key:
+                if std_key:  # a light fill, its edges drawn in the line's style: bands
                     std = np.nan_to_num(np.array([r[std_key] for r in sel], dtype=float))
                     low = np.maximum(mean - std, mean * 0.05) if log else mean - std
-                    ax.fill_between(epochs, low, mean + std, alpha=0.2, color=colours[label])
+                    ax.fill_between(epochs, low, mean + std, alpha=0.1, color=colours[label],
+                                    lw=0)  # that overlap stay told apart by their edges
+                    for edge in (low, mean + std):
+                        ax.plot(epochs, edge, color=colours[label], lw=0.8, ls=style,
+                                alpha=0.7)
             ax.set_yscale("log" if log else "linear")
             if log:
                 _plain_log_ticks(ax)
@@ -151,6 +156,10 @@ def auroc_curves(curves: list[dict[str, Any]], traces: list[dict[str, Any]], pat
             ax.plot(epochs, mean, color=colours[label], lw=2, ls=STYLES[i % len(STYLES)],
                     marker=MARKERS[i % len(MARKERS)], ms=4, markevery=max(1, len(epochs) // 12),
                     label=f"{label} mean ± std (n={max(r['n_cells'] for r in sel)})", zorder=3 + i)
+        lowest = min([t["test_auroc"] for t in traces if t["dataset"] == dataset
+                      and t["test_auroc"] is not None] or [1.0])
+        if lowest < 0.55:  # trials near or below chance: the line says where chance is
+            ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance (0.5)")
         ax.set_title(f"{dataset}: test AUROC per epoch (thin: single trials)")
         ax.set_xlabel("epoch")
         ax.set_ylabel("AUROC")

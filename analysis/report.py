@@ -20,7 +20,8 @@ from pathlib import Path
 from analysis import sections, sections_detail, tuned
 from analysis.claims import claims
 from analysis.deltas import axis_values
-from analysis.document import Block, Heading, Table, Text, markdown_table, to_html, to_markdown
+from analysis.document import Block, Heading, Table, Text, markdown_table, to_markdown
+from analysis.html_page import to_html
 from analysis.queries import PAPER_TABLES
 from analysis.scope import scopes
 from analysis.tuned_section import tuned_section

@@ -58,7 +58,9 @@ def convergence_section(con, ctx: Context) -> list[Block]:
     ]
     if across_cells:
         png = figures.loss_bands(across_cells, ctx.folder / "loss_bands.png")
-        blocks.append(Figure(png, "Loss per epoch: mean ± SD across cells, per loss"))
+        blocks.append(Figure(png, "Loss per epoch: mean ± SD across cells, per loss (each "
+                             "loss one colour and line style; a band's edges in its style; "
+                             "loss axes on a log scale)"))
     return blocks + [
         Table(_some_epochs(across_cells), caption="Across cells (selected epochs)"),
         reproduce(ctx, "convergence"),
@@ -112,7 +114,12 @@ def auroc_epochs_section(con, ctx: Context) -> list[Block]:
                   if ctx.has_baseline else [])
         png = figures.auroc_curves(curves, convergence.auroc_traces(con),
                                    ctx.folder / "auroc_per_epoch.png", paired, ctx.baseline)
-        blocks.append(Figure(png, "Test AUROC per epoch (IAEAD fig. 3)"))
+        blocks.append(Figure(png, "Test AUROC per epoch (IAEAD fig. 3): per loss its mean ± SD "
+                             "across cells (its own line style and marker) and, thin, up to "
+                             "12 single trials as they ran. An untrained autoencoder can "
+                             "score anomalies lower than normal images, so a single trial's "
+                             "first epochs may lie far below chance (0.5, dotted): an AUROC "
+                             "near 0.07 is a ranking nearly inverted, not an error"))
     return blocks + [
         Text(f"SD of test AUROC around its linear trend over each trial's last {ctx.last} "
              "epochs, the trend, and the drop from the best epoch to the last (how much "

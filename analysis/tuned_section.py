@@ -14,7 +14,9 @@ INTRO = (
     "split held out of the training images unless the metric is a test one, which a spec "
     "must allow with `optuna.labels: test`); its test metrics are reported, never used to "
     "choose. Pruned: stopped early by the group's ASHA; n_trials counts complete, diverged "
-    "and pruned trials (a failed trial is run again on resubmission)."
+    "and pruned trials (a failed trial is run again on resubmission). Each group's search "
+    "is an Optuna study in `<results>/<study>/optuna/journal.log` named `<study>/<group "
+    "label>`: `optuna.load_study` and `optuna-dashboard` read it (README: Use with Optuna)."
 )
 
 

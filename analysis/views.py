@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from analysis.guard import HINT, check_statements, lock, to_stderr
+from analysis.param_views import create_param_views
 from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS, study_name_problem
 from study.errors import StoreError
 from study.schema import LANDSCAPE_VIEWS, TABLES
@@ -77,7 +78,9 @@ def connect(
             ``results`` names).
     Returns:
         A DuckDB connection with views ``trials``, ``epochs``, ``scores``, ``landscape``
-        (a summary row per measured trial) and ``landscape_points``, and a table
+        (a summary row per measured trial) and ``landscape_points``, ``trials_loss``,
+        ``trials_model``, ``trials_optimizer`` and ``trials_dataset`` (trials with that
+        field's parameters as typed columns, analysis.param_views), and a table
         ``studies`` (study, spec_yaml, created_at: each study's study.json, NULL if none).
     Raises:
         FileNotFoundError: when the root or a named study is not there.
@@ -95,6 +98,7 @@ def connect(
     for table, (folder, schema) in layout.items():
         _data_view(con, stores, table, folder, schema, warn)
         con.execute(complete_view(con, table, schema))
+    create_param_views(con)
     _studies_table(con, stores)
     if read_only:
         lock(con)

@@ -1,4 +1,4 @@
-"""The ``adstudy`` command: describe, submit, sql, report, landscape.
+"""The ``adstudy`` command: describe, submit, sql, report, landscape, export.
 
 Heavy imports (torch, ray, duckdb) happen inside the commands that need them: ``submit``
 prints its first line before loading either, and ``adstudy sql`` and ``adstudy report``
@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from study.cli_export import add_export_parser
 from study.cli_store import add_store_parsers
 from study.commands import (
     EXIT_BROKEN_PIPE,
@@ -309,6 +310,7 @@ def parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_landscape_parser(sub)
     add_store_parsers(sub)  # status, check, compact (study.cli_store)
+    add_export_parser(sub)  # TensorBoard and MLflow runs (study.cli_export)
     for each in sub.choices.values():  # every subcommand shows its options' defaults
         each.formatter_class = Help
     return top

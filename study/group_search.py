@@ -1,7 +1,9 @@
 """One Optuna search per group of a tuned study, each with the same budget.
 
 Every group (study.tuned_groups) gets its own Optuna study (its own seeded sampler), asked
-and told directly (as Ray Tune's OptunaSearch does it). ``GroupSearch`` hands out the
+and told directly (as Ray Tune's OptunaSearch does it), kept in the study's Optuna journal
+(study.optuna_store) under ``<study>/<group label>``, where optuna.load_study and
+optuna-dashboard read it. ``GroupSearch`` hands out the
 trials of all groups, always for a group with the fewest trials launched so far, so all
 groups advance together and one Tuner keeps every slot of the cluster busy (one Tuner per
 group, run one after another, would leave slots idle whenever a group has fewer trials
@@ -26,6 +28,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from study.optuna_store import OptunaJournal, fits, study_name
+from study.progress import cell_label
 from study.search_options import TuneAxis
 from study.spec import StudySpec
 from study.tuned_groups import Group, encode, params_of, tuned_cell, tuned_fields
@@ -76,23 +80,25 @@ def make_sampler(spec: StudySpec, gid: str) -> optuna.samplers.BaseSampler:
 
 
 class GroupStudy:
-    """One group's Optuna study, warm-started from the group's stored trials."""
+    """One group's Optuna study, in ``storage`` under ``name`` when given (the study's
+    journal, study.optuna_store: loaded from it when it fits the spec), warm-started from
+    the group's stored trials it does not hold yet."""
 
-    def __init__(self, spec: StudySpec, group: Group):
+    def __init__(self, spec: StudySpec, group: Group,
+                 storage: optuna.storages.BaseStorage | None = None, name: str | None = None):
         self.space = optuna_space(spec)
-        self.study = optuna.create_study(
-            sampler=make_sampler(spec, group.group_id), pruner=optuna.pruners.NopPruner(),
-            study_name=group.group_id,
-            direction="minimize" if spec.optuna.mode == "min" else "maximize")
+        self.study = open_study(spec, group, storage, name or group.group_id, self.space)
         self.asked: dict[str, optuna.trial.Trial] = {}
+        known = {t.user_attrs.get("cell_id") for t in self.study.get_trials(deepcopy=False)}
         for trial in group.stored:
             params = params_of(trial.cell, spec)
-            if params is None or trial.status == "failed":
-                continue  # outside today's space, or a crash: nothing to learn from
+            if params is None or trial.status == "failed" or trial.cell.cell_id in known:
+                continue  # outside today's space, a crash, or in the journal already
             # diverged or stopped early (no value): a bad point, told as pruned
             state = TrialState.COMPLETE if trial.value is not None else TrialState.PRUNED
             self.study.add_trial(optuna.trial.create_trial(
-                state=state, value=trial.value, params=params, distributions=self.space))
+                state=state, value=trial.value, params=params, distributions=self.space,
+                user_attrs={"cell_id": trial.cell.cell_id, "group_trial": trial.group_trial}))
 
     def ask(self, key: str) -> dict[str, Any]:
         """The params of a new trial, remembered under ``key`` until it is told."""
@@ -111,6 +117,30 @@ class GroupStudy:
             log.warning("optuna could not record trial %s: %s", key, err)
 
 
+def open_study(spec: StudySpec, group: Group, storage: optuna.storages.BaseStorage | None,
+               name: str, space: dict) -> optuna.Study:
+    """The group's Optuna study: the one ``storage`` holds under ``name`` when it fits the
+    spec (trials a killed driver never told are marked failed), else a new one (a study
+    that no longer fits is deleted first)."""
+    direction = "minimize" if spec.optuna.mode == "min" else "maximize"
+    sampler, pruner = make_sampler(spec, group.group_id), optuna.pruners.NopPruner()
+    if storage is not None and name in {s.study_name for s in storage.get_all_studies()}:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler,
+                                  pruner=pruner)
+        if study.direction.name.lower() == direction and fits(study, space, spec.optuna.metric):
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                study.tell(trial.number, state=TrialState.FAIL)
+            return study
+        log.warning("optuna study %r no longer fits the spec; rebuilt from the store", name)
+        optuna.delete_study(study_name=name, storage=storage)
+    study = optuna.create_study(storage=storage, sampler=sampler, pruner=pruner,
+                                study_name=name, direction=direction)
+    for key, value in {"metric": spec.optuna.metric, "group_id": group.group_id,
+                       "adstudy_study": spec.study}.items():
+        study.set_user_attr(key, value)
+    return study
+
+
 @dataclasses.dataclass
 class Slot:
     """A group's search and its budget in this submission."""
@@ -127,11 +157,16 @@ class Slot:
 class GroupSearch:
     """Hands out the trials of every group, equal budget each (see the module doc)."""
 
-    def __init__(self, spec: StudySpec, groups: list[Group]):
+    def __init__(self, spec: StudySpec, groups: list[Group], journal: OptunaJournal | None = None):
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # else a line per study and trial
         self.spec = spec
+        self.journal = journal
+        storage = None if journal is None else journal.storage
+        names = {g.group_id: study_name(spec.study, cell_label(g.base, list(spec.axes)))
+                 for g in groups}
         self.slots = [
-            Slot(g, GroupStudy(spec, g), max(0, spec.optuna.n_trials - g.spent),
+            Slot(g, GroupStudy(spec, g, storage, names[g.group_id]),
+                 max(0, spec.optuna.n_trials - g.spent),
                  g.next_index, {t.cell.cell_id for t in g.stored if t.status != "failed"})
             for g in groups
         ]
@@ -164,6 +199,8 @@ class GroupSearch:
                 slot.study.tell(key, None, failed=True)
                 continue
             slot.known.add(cell.cell_id)
+            slot.study.asked[key].set_user_attr("cell_id", cell.cell_id)
+            slot.study.asked[key].set_user_attr("group_trial", slot.next_index)
             slot.remaining -= 1
             slot.launched += 1
             slot.next_index += 1
@@ -181,6 +218,8 @@ class GroupSearch:
         failed = error or (result or {}).get("status") == "failed"  # a crash: nothing learnt
         value = None if failed else selection_value(result, self.spec.optuna.metric)
         slot.study.tell(key, value, failed=failed)
+        if self.journal is not None:
+            self.journal.sync()  # an object store's copy of the journal, after each trial
 
 
 def selection_value(result: dict | None, metric: str) -> float | None:

@@ -2,8 +2,9 @@
 what the store holds of each.
 
 The store is the record: a submission reads each group's stored rows, counts the trials
-already spent (complete, diverged or pruned; a failed trial is given back), warm-starts the
-group's search from them and runs only what is left of its budget. ``TunedPlan`` is the
+already spent (complete, diverged or pruned; a failed trial is given back) and runs only
+what is left of its budget, going on in the group's Optuna study as the study's journal
+holds it (study.optuna_store; stored rows it lacks are added to it). ``TunedPlan`` is the
 strategy study.runner is given: no fixed packs of cells, a GroupSearch (study.group_search)
 that suggests each trial, and ASHA settings per group. No ray import here.
 """
@@ -45,6 +46,7 @@ class TunedPlan:
     spec: StudySpec
     groups: list[Group]
     n_trials: int
+    store: ResultsStore | None = None  # where the Optuna journal lives (None: in memory)
     unreadable_means = "its trial is given back to its group's budget"
 
     @property
@@ -79,8 +81,10 @@ class TunedPlan:
 
     def search(self) -> GroupSearch:
         from study.group_search import GroupSearch
+        from study.optuna_store import OptunaJournal
 
-        return GroupSearch(self.spec, self.groups)
+        journal = None if self.store is None else OptunaJournal(self.store)
+        return GroupSearch(self.spec, self.groups, journal)
 
     def asha(self) -> dict[str, Any] | None:
         """ASHA's settings for each group (None: no early stopping). Epochs are Tune's
@@ -113,7 +117,7 @@ def plan_tuned(spec: StudySpec, store: ResultsStore, yes: bool = False) -> Tuned
         gid = group_id(base, tuned)
         rows = sorted(stored.get(gid, []), key=lambda t: t.group_trial)
         groups.append(Group(gid, base, tuple(rows)))
-    return TunedPlan(spec, groups, spec.optuna.n_trials)
+    return TunedPlan(spec, groups, spec.optuna.n_trials, store)
 
 
 def stored_trials(store: ResultsStore, metric: str) -> dict[str, list[StoredTrial]]:

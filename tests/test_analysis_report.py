@@ -33,7 +33,8 @@ class Page(HTMLParser):
         attrs = dict(attrs)
         if tag == "img":
             self.images.append(attrs["src"])
-        elif tag in ("link", "script") or (tag == "a" and not attrs["href"].startswith("#")):
+        elif (tag == "link" or (tag == "script" and attrs.get("src"))  # inline JS: in the file
+              or (tag == "a" and not attrs["href"].startswith("#"))):
             self.links.append(attrs)
         elif tag == "table":
             self.tables.append([])
