@@ -29,7 +29,7 @@ test: lint
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup
-	$(VENV)/bin/ruff check study trainables analysis tests bench
+	$(VENV)/bin/ruff check adstudy study trainables analysis tests bench
 
 # The benchmarks (bench/RESULTS.md records their figures); --device cuda where a GPU is.
 bench: setup
