@@ -16,7 +16,7 @@ this same run:
 ``--tiny`` runs every section at toy sizes (on the CPU: the test that keeps this script
 working, tests/test_gpu_suite.py). A section that fails is written as failed, with why.
 
-    python -m bench.gpu_suite --out DIR [--device cuda] [--budget-s 480] [--tiny]
+    python -m bench.gpu_suite --out DIR [--device cuda] [--budget-s 530] [--tiny]
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for gpu_suite.md")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--budget-s", type=float, default=480,
+    parser.add_argument("--budget-s", type=float, default=530,
                         help="seconds for every section together (the grid takes the rest)")
     parser.add_argument("--tiny", action="store_true", help="toy sizes (a CPU test)")
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),

@@ -72,7 +72,8 @@ def test_the_gpu_suite_runs_every_section_at_toy_sizes_on_the_cpu(tmp_path):
     assert "failed:" not in report and "skipped" not in report, report
     assert "| 2 | 16 | bf16 | eager (no CUDA) |" in report  # graphs asked, none on a CPU
     assert "2 trials a GPU × stacked K=2 |" in report
-    assert "| tiny_grid.yaml | 12 / 12 | 0 |" in report  # every cell stored, none failed
+    grid = report.split("## grid")[1].split("## Targets")[0]
+    assert "| tiny_grid.yaml | 12 / 12 | 0 |" in grid, grid  # every cell stored, none failed
     assert "one GPU (H100)   ~" in report  # describe's estimate beside the measurement
     targets = report.split("## Targets")[1]
     assert targets.count("n/a (tiny sizes)") == 4, targets

@@ -38,7 +38,8 @@ def autocast(device: torch.device, bf16: bool):
     """bf16 autocast on ``device`` when asked, else a context that changes nothing."""
     if not bf16:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    # no weight-cast cache: a captured CUDA graph must not keep casts from its capture
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=False)
 
 
 class StackStepper:
