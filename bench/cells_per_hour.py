@@ -6,6 +6,8 @@ batch size 64, Adam. Rows, all in this one run:
   baseline      one trial per device, the usual DataLoader loop (bench/common.py)
   ours xP       P processes sharing the device (Ray's fractional GPU), trainables.train
   stacked K     K cells in one vmapped model in one process (trainables.train_stack)
+  P x stacked K P processes sharing the device, each training a stack of K cells (packing
+                and stacking together: resources.gpu 1/P with stacked groups)
 GPU utilisation is sampled with nvidia-smi while each row runs.
 
     python -m bench.cells_per_hour [--device cuda] [--epochs 2] [--procs 1 2 4 8]
@@ -34,13 +36,14 @@ from trainables.models import MODELS
 EPOCHS = 2
 
 
-def make_data(folder: Path) -> None:
+def make_data(folder: Path, tiles: int = 14) -> None:
     """70,000 images (MNIST's size) tiled from the real subset: 6,000 of each class to
-    train and 1,000 to test, as the npz dataset's 1/7 test split gives."""
+    train and 1,000 to test, as the npz dataset's 1/7 test split gives (``tiles`` < 14:
+    a smaller set, for a tiny run)."""
     x, _ = images_uint8()
     with np.load(MNIST5K) as d:
         y = d["y"]
-    np.savez(folder / "mnist70k.npz", x=np.tile(x, (14, 1, 1)), y=np.tile(y, 14))
+    np.savez(folder / "mnist70k.npz", x=np.tile(x, (tiles, 1, 1)), y=np.tile(y, tiles))
 
 
 def cell(seed: int, epochs: int) -> Cell:
@@ -50,14 +53,25 @@ def cell(seed: int, epochs: int) -> Cell:
                 lr=0.001, batch_size=64, epochs=epochs, seed=seed)
 
 
-def run_cells(seeds: list[int], root: str, device: str, epochs: int, out, barrier) -> None:
+def stack_cell(seed: int, epochs: int) -> Cell:
+    """A cell of a stack: seeds and four lrs vary, as in a grid's stackable family."""
+    return Cell(**{**cell(seed, epochs).to_dict(), "lr": 0.001 * (1 + seed % 4)})
+
+
+def run_cells(seeds: list[int], root: str, device: str, epochs: int, out, barrier,
+              stacked: bool = False) -> None:
     """A trial process: warm up (imports, data, CUDA context) like a reused Ray actor,
-    wait for the others, then train its cells."""
+    wait for the others, then train its cells (``stacked``: as one vmapped stack)."""
     from trainables.train import train_cell
+    from trainables.train_stack import train_stack
 
     list(train_cell(Cell(**{**cell(0, 1).to_dict(), "max_train": 64}), root, device))
+    if stacked:
+        list(train_stack([stack_cell(s, 1) for s in (0, 1)], root, device))
     barrier.wait()
-    for seed in seeds:
+    if stacked:
+        list(train_stack([stack_cell(s, epochs) for s in seeds], root, device))
+    for seed in [] if stacked else seeds:
         list(train_cell(cell(seed, epochs), root, device))
     out.put(len(seeds))
 
@@ -87,13 +101,16 @@ class GpuSampler(threading.Thread):
         return f"{np.mean(self.samples):.0f}%" if self.samples else "n/a"
 
 
-def baseline_cells_per_hour(device: torch.device, epochs: int, n_cells: int = 2) -> float:
+def baseline_cells_per_hour(device: torch.device, epochs: int, n_cells: int = 2,
+                            batch_size: int = 64, tiles: int = 14) -> float:
+    """Cells/hour of the papers' loop on one device, one cell after another (``tiles``
+    as make_data's: 14 gives 6,000 training and 10,000 test images a cell)."""
     x, _ = images_uint8()
     with np.load(MNIST5K) as d:
         y = d["y"]
-    train = np.tile(x[y == 1], (12, 1, 1))[:6000]
-    test = np.tile(x, (2, 1, 1))
-    labels = (np.tile(y, 2) != 1).astype(int)
+    train = np.tile(x[y == 1], (12, 1, 1))[: 6000 * tiles // 14]
+    test = np.tile(x, (2, 1, 1))[: 10000 * tiles // 14]
+    labels = (np.tile(y, 2) != 1).astype(int)[: len(test)]
 
     def one_cell(seed: int) -> None:
         torch.manual_seed(seed)
@@ -101,11 +118,11 @@ def baseline_cells_per_hour(device: torch.device, epochs: int, n_cells: int = 2)
         optimizer = torch.optim.Adam(model.parameters(), 1e-3)
         generator = torch.Generator().manual_seed(seed)
         for _ in range(epochs):
-            baseline_epoch(model, train, 64, device, optimizer, generator)
+            baseline_epoch(model, train, batch_size, device, optimizer, generator)
             model.eval()
             with torch.no_grad():  # per-epoch test scoring, the same work our loop does
                 scores = [((model(b.to(device)).recon - b.to(device)) ** 2).mean(dim=(1, 2, 3))
-                          .cpu() for b in DataLoader(PilImages(test), batch_size=64)]
+                          .cpu() for b in DataLoader(PilImages(test), batch_size=batch_size)]
             roc_auc_score(labels, torch.cat(scores).numpy())
 
     seconds = timed(lambda: [one_cell(s) for s in range(n_cells)], device)
@@ -113,12 +130,15 @@ def baseline_cells_per_hour(device: torch.device, epochs: int, n_cells: int = 2)
 
 
 def processes_cells_per_hour(procs: int, root: str, device: str, epochs: int,
-                             per_proc: int = 2) -> tuple[float, str]:
+                             per_proc: int = 2, stacked: bool = False) -> tuple[float, str]:
+    """(cells/hour, GPU utilisation) of ``procs`` trial processes sharing the device
+    (Ray's fractional GPU), each training ``per_proc`` cells (``stacked``: as one stack)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     barrier = ctx.Barrier(procs + 1)
-    workers = [ctx.Process(target=run_cells, args=([p * 100 + i for i in range(per_proc)],
-                                                   root, device, epochs, queue, barrier))
+    workers = [ctx.Process(target=run_cells, args=([p * 1000 + i for i in range(per_proc)],
+                                                   root, device, epochs, queue, barrier,
+                                                   stacked))
                for p in range(procs)]
     for w in workers:
         w.start()
@@ -135,7 +155,7 @@ def processes_cells_per_hour(procs: int, root: str, device: str, epochs: int,
 def stacked_cells_per_hour(k: int, root: str, device: str, epochs: int) -> tuple[float, str]:
     from trainables.train_stack import train_stack
 
-    cells = [Cell(**{**cell(s, epochs).to_dict(), "lr": 0.001 * (1 + s % 4)}) for s in range(k)]
+    cells = [stack_cell(s, epochs) for s in range(k)]
     list(train_stack(cells[:2], root, device))  # warm-up: data cache, cuDNN
     sampler = GpuSampler()
     sampler.start()
@@ -149,6 +169,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--stacks", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--packed", type=int, default=4,
+                        help="trials per device in the rows that pack stacked trials")
     args = parser.parse_args()
     device = torch.device(args.device)
     root = tempfile.mkdtemp(prefix="adstudy-bench-")
@@ -169,6 +191,11 @@ def main() -> None:
         rate, util = stacked_cells_per_hour(k, root, args.device, args.epochs)
         print(f"| ours, stacked K={k} in 1 trial | {rate:,.0f} | {rate / base:.2f}x | {util} |",
               flush=True)
+    for k in args.stacks:
+        rate, util = processes_cells_per_hour(args.packed, root, args.device, args.epochs, k,
+                                              stacked=True)
+        print(f"| ours, {args.packed} trials per device x stacked K={k} | {rate:,.0f} "
+              f"| {rate / base:.2f}x | {util} |", flush=True)
     shutil.rmtree(root, ignore_errors=True)
 
 
