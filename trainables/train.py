@@ -23,7 +23,8 @@ from trainables.metrics import METRICS, detection_metrics, test_figures
 from trainables.scores import SCORES
 from trainables.validation import val_figures
 
-EVAL_BATCH = 1024  # images per forward pass at evaluation (memory, not results)
+EVAL_BATCH = 256  # images per forward pass at evaluation (memory and speed, not results:
+# 1024 was 10-25% slower on 2 CPU cores, same scores bit for bit; bench/RESULTS.md)
 
 
 class Diverged(Exception):

@@ -162,6 +162,7 @@ def train_stack(
     active = list(range(len(cells)))
     last: list[dict[str, float]] = [{} for _ in cells]
     train_seconds = 0.0
+    errors, checks = None, None  # the latest epoch's: the final record reuses them
     for epoch in range(1, cells[0].epochs + 1):
         tick = time.perf_counter()
         # every cell draws its order (a diverged one too: its rows still train, unread)
@@ -184,8 +185,8 @@ def train_stack(
             figures = test_figures(errors[j], task.test_y) | checks[j]
             yield cells[k].cell_id, {"kind": "epoch", "epoch": epoch, **rows[k], **figures,
                                      "wall_s": wall}
-    errors = stacked_errors(stack, active, test_x)
-    checks = validation(stack, active, held)
+    if errors is None:  # no epoch ran (epochs: 0)
+        errors, checks = stacked_errors(stack, active, test_x), validation(stack, active, held)
     per_cell_rate = len(x) * cells[0].epochs / max(train_seconds, 1e-9)
     for j, k in enumerate(active):
         record = final_record("complete", "", last[k], cells[0].epochs)
