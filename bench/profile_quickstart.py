@@ -120,6 +120,37 @@ def one_pack(config: str) -> None:
           f"{len(cells)} cells\n")
 
 
+def score_every_ab(config: str, every: int, rounds: int) -> None:
+    """One pack trained here with test figures every epoch and every ``every``-th epoch
+    (trainables.train.scored_epoch), in interleaved rounds; the final AUROCs compared."""
+    import statistics
+
+    import torch
+
+    from study.grid import expand
+    from study.packing import auto_pack_size, pack_cells
+    from study.spec import load_spec
+    from trainables.run import run_cells
+
+    torch.set_num_threads(1)
+    spec = load_spec(config)
+    cells = expand(spec)
+    pack = pack_cells(cells, auto_pack_size(len(cells), 2))[0]
+    times: dict[int, list[float]] = {1: [], every: []}
+    finals: dict[int, list] = {}
+    for _ in range(rounds):
+        for k in times:
+            start = time.perf_counter()
+            records = list(run_cells(pack, spec.run.data_root, "cpu", score_every=k))
+            times[k].append(time.perf_counter() - start)
+            finals[k] = [r.get("auroc") for _, r in records if r["kind"] == "final"]
+    one, sparse = statistics.median(times[1]), statistics.median(times[every])
+    print(f"### Test figures every epoch against every {every}th (one pack of {len(pack)}, "
+          f"medians of {rounds} interleaved rounds)\n")
+    print(f"every epoch {one:.2f} s, every {every}th epoch {sparse:.2f} s: {one / sparse:.2f}x; "
+          f"final AUROCs identical: {finals[1] == finals[every]}\n")
+
+
 def import_times() -> None:
     """Seconds to import what a driver and a worker load, each in a fresh process."""
     for what in ("torch", "ray", "ray.tune", "study.cli"):
@@ -133,9 +164,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/quickstart.yaml")
     parser.add_argument("--skip-run", action="store_true", help="no whole submission")
+    parser.add_argument("--score-every", type=int, default=5,
+                        help="the k of the test-figures-every-k-epochs comparison")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     import_times()
     one_pack(args.config)
+    score_every_ab(args.config, args.score_every, args.rounds)
     if not args.skip_run:
         whole_run(args.config)
 
