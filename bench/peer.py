@@ -113,9 +113,12 @@ def peer_rows(study: dict[str, Any], data_root: str, storage: str) -> list[dict[
         tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(name=study["study"], storage_path=os.path.abspath(storage)),
     )
-    frame = tuner.fit().get_dataframe()
-    columns = {f"config/{a}": a for a in AXES} | {"auroc": "auroc"}
-    return frame[list(columns)].rename(columns=columns).to_dict("records")
+    rows = []
+    for result in tuner.fit():
+        if result.error is not None:
+            raise RuntimeError(f"a peer trial failed: {result.error}")
+        rows.append({a: result.config[a] for a in AXES} | {"auroc": result.metrics["auroc"]})
+    return rows
 
 
 def run_peer(config: str, out: str, cpus: int | None) -> None:

@@ -5,7 +5,6 @@ import io
 import statistics
 
 import pytest
-import ray
 import yaml
 
 from bench.peer import cell_key, check_same_cells, peer_rows
@@ -13,7 +12,7 @@ from study.spec import parse_spec
 from study.store import ResultsStore
 from study.submit import submit
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # (ray: added by conftest for ray_local)
 
 TINY = {
     "study": "peer_tiny",
@@ -25,14 +24,7 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def test_the_peer_runs_the_same_cells_as_adstudy_with_sensible_aurocs(local_ray, tmp_path):
+def test_the_peer_runs_the_same_cells_as_adstudy_with_sensible_aurocs(ray_local, tmp_path):
     peer = peer_rows(TINY, str(tmp_path / "data"), str(tmp_path / "peer"))
     submit(parse_spec(yaml.safe_dump(TINY)), results=str(tmp_path / "results"),
            out=io.StringIO())
