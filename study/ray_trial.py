@@ -114,7 +114,8 @@ def trial_records(config: dict[str, Any], cells: list[Cell],
         for cell in cells:
             yield cell.cell_id, failed_record(err, 0, provenance())
         return
-    yield from run_cells(cells, data_root, device, config.get("save_weights", False))
+    yield from run_cells(cells, data_root, device, config.get("save_weights", False),
+                         config.get("score_every", 1))
 
 
 def run_trial(config: dict[str, Any]) -> None:

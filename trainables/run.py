@@ -40,7 +40,8 @@ def failed_record(err: Exception, epochs_run: int, where: dict[str, Any]) -> dic
 
 
 def run_cells(
-    cells: Sequence[Cell], data_root: str, device: str = "auto", save_weights: bool = False
+    cells: Sequence[Cell], data_root: str, device: str = "auto", save_weights: bool = False,
+    score_every: int = 1,
 ) -> Iterator[Record]:
     """Yields (cell_id, record) for every cell: its epoch records, then its final record.
 
@@ -50,18 +51,19 @@ def run_cells(
         device: 'auto', 'cpu' or 'cuda'.
         save_weights: keep each model's weights (stacks are unstacked for that, so cells
             then train one after another).
+        score_every: test figures every k-th epoch and the last only (trainables.train).
     """
     if can_stack(cells) and not save_weights:
-        yield from run_stack(cells, data_root, device)
+        yield from run_stack(cells, data_root, device, score_every)
         return
     for cell in cells:
-        for record in run_cell(cell, data_root, device, save_weights):
+        for record in run_cell(cell, data_root, device, save_weights, score_every):
             yield cell.cell_id, record
 
 
 def run_cell(
     cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto",
-    save_weights: bool = False,
+    save_weights: bool = False, score_every: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """train_cell's records; the final one also carries host, versions and start/finish
     times (and, with ``save_weights``, the trained weights as bytes)."""
@@ -69,7 +71,7 @@ def run_cell(
     where = provenance()
     epochs_run = 0
     try:
-        for record in train_cell(cell, data_root, device, save_weights):
+        for record in train_cell(cell, data_root, device, save_weights, score_every):
             if record["kind"] == "epoch":
                 epochs_run = record["epoch"]
                 yield record
@@ -79,14 +81,15 @@ def run_cell(
         yield failed_record(err, epochs_run, where)
 
 
-def run_stack(cells: Sequence[Cell], data_root: str, device: str) -> Iterator[Record]:
+def run_stack(cells: Sequence[Cell], data_root: str, device: str,
+              score_every: int = 1) -> Iterator[Record]:
     """train_stack with provenance on every final record; an exception fails every cell
     that has no final record yet (with the error), and the others stand."""
     where = provenance()
     finished: set[str] = set()
     epochs_run: dict[str, int] = {}
     try:
-        for cell_id, record in train_stack(cells, data_root, device):
+        for cell_id, record in train_stack(cells, data_root, device, score_every):
             if record["kind"] == "final":
                 finished.add(cell_id)
                 record = record | where | {"finished_at": now()}

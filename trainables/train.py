@@ -23,7 +23,8 @@ from trainables.metrics import METRICS, detection_metrics, test_figures
 from trainables.scores import SCORES
 from trainables.validation import val_figures
 
-EVAL_BATCH = 1024  # images per forward pass at evaluation (memory, not results)
+EVAL_BATCH = 256  # images per forward pass at evaluation (memory and speed, not results:
+# 1024 was 10-25% slower on 2 CPU cores, same scores bit for bit; bench/RESULTS.md)
 
 
 class Diverged(Exception):
@@ -140,15 +141,18 @@ def weights_bytes(model: nn.Module) -> bytes:
 
 
 def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto",
-               save_weights: bool = False):
+               save_weights: bool = False, score_every: int = 1):
     """Trains one cell. Yields one record per epoch, then a final record.
 
     Epoch records: kind="epoch", epoch, train_loss, train_mse, test_auroc, test_mse_normal,
     test_mse_anomalous, grad_norm, wall_s (and val_recon_mse, val_auroc on the recon-MSE
-    yardstick, for a cell with a validation split). The final record: kind="final", status
-    ("complete" or "diverged"), error, metrics, final losses, timing, device and the
-    per-sample test scores and labels; with ``save_weights``, a complete trial's final
-    record also carries ``weights`` (weights_bytes of the trained model).
+    yardstick, for a cell with a validation split). With ``score_every`` k > 1 the test_*
+    figures (half the work of a small cell) come every k-th epoch and the last one only,
+    absent (NULL) in the others; the final record is the same either way.
+    The final record: kind="final", status ("complete" or "diverged"), error, metrics,
+    final losses, timing, device and the per-sample test scores and labels; with
+    ``save_weights``, a complete trial's final record also carries ``weights``
+    (weights_bytes of the trained model).
 
     Raises:
         Exception: anything that goes wrong other than divergence (run_cell turns it
@@ -170,7 +174,7 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
         end_of_epoch(training, epoch)
         train_seconds += time.perf_counter() - tick
         epochs_run = epoch
-        figures = evaluate(training)
+        figures = evaluate(training, scored_epoch(epoch, cell.epochs, score_every))
         yield {"kind": "epoch", "epoch": epoch, **last, **figures,
                "wall_s": time.perf_counter() - started}
     scores = score_test(training, cell.score) if status == "complete" else np.zeros(0)
@@ -201,6 +205,14 @@ def end_of_epoch(training: Training, epoch: int) -> None:
         training.state.after_epoch(epoch, lambda: embed_train(training))
 
 
-def evaluate(training: Training) -> dict[str, float]:
-    """Per-epoch test (and validation) figures on the recon-MSE yardstick."""
-    return test_figures(test_mse(training), training.test_y) | val_scores(training)
+def evaluate(training: Training, scored: bool = True) -> dict[str, float]:
+    """Per-epoch test (unless not ``scored``) and validation figures on the recon-MSE
+    yardstick."""
+    figures = test_figures(test_mse(training), training.test_y) if scored else {}
+    return figures | val_scores(training)
+
+
+def scored_epoch(epoch: int, epochs: int, every: int) -> bool:
+    """Whether an epoch's record carries test figures: every ``every``-th epoch and the
+    last (so a curve always ends at the final model)."""
+    return every <= 1 or epoch % every == 0 or epoch == epochs

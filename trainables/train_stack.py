@@ -27,7 +27,7 @@ from trainables.cell import Cell
 from trainables.metrics import METRICS, detection_metrics, test_figures
 from trainables.optimizers import build_optimizer
 from trainables.stacking import one_stack
-from trainables.train import EVAL_BATCH, device_name, pick_device
+from trainables.train import EVAL_BATCH, device_name, pick_device, scored_epoch
 from trainables.validation import val_figures
 
 
@@ -140,10 +140,12 @@ def stacked_errors(stack: Stack, active: list[int], test_x: torch.Tensor) -> np.
 
 
 def train_stack(
-    cells: Sequence[Cell], data_root: str = "~/.cache/adstudy", device: str = "auto"
+    cells: Sequence[Cell], data_root: str = "~/.cache/adstudy", device: str = "auto",
+    score_every: int = 1,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Trains stackable cells together; yields (cell_id, record) as train_cell would:
     every cell's epoch records and then its final record (score: recon_mse only).
+    ``score_every``: as train_cell's (test figures every k-th and the last epoch).
 
     Raises:
         ValueError: if the cells do not share one stack key or need another score.
@@ -162,6 +164,7 @@ def train_stack(
     active = list(range(len(cells)))
     last: list[dict[str, float]] = [{} for _ in cells]
     train_seconds = 0.0
+    errors, checks = None, None  # the last epoch's (always scored): the final reuses them
     for epoch in range(1, cells[0].epochs + 1):
         tick = time.perf_counter()
         # every cell draws its order (a diverged one too: its rows still train, unread)
@@ -176,16 +179,17 @@ def train_stack(
         active = [k for k in active if math.isfinite(rows[k]["train_loss"])]
         if not active:
             return
-        errors = stacked_errors(stack, active, test_x)
+        scored = scored_epoch(epoch, cells[0].epochs, score_every)
+        errors = stacked_errors(stack, active, test_x) if scored else None
         checks = validation(stack, active, held)
         wall = time.perf_counter() - started
         for j, k in enumerate(active):
             last[k] = rows[k]
-            figures = test_figures(errors[j], task.test_y) | checks[j]
+            figures = (test_figures(errors[j], task.test_y) if scored else {}) | checks[j]
             yield cells[k].cell_id, {"kind": "epoch", "epoch": epoch, **rows[k], **figures,
                                      "wall_s": wall}
-    errors = stacked_errors(stack, active, test_x)
-    checks = validation(stack, active, held)
+    if errors is None:  # no epoch ran (epochs: 0)
+        errors, checks = stacked_errors(stack, active, test_x), validation(stack, active, held)
     per_cell_rate = len(x) * cells[0].epochs / max(train_seconds, 1e-9)
     for j, k in enumerate(active):
         record = final_record("complete", "", last[k], cells[0].epochs)
