@@ -108,9 +108,8 @@ def fit(spec: StudySpec, plan: Plan, recorder: Recorder, scratch: str, slots: in
         tune.with_resources(run_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}),
         param_space={**space, "data_root": spec.run.data_root, "device": spec.run.device,
                      "gpu_fallback": spec.run.gpu_fallback, "save_weights": spec.run.save_weights,
-                     # test figures every k-th epoch (trainables.train.scored_epoch); 1 (every
-                     # epoch) until the spec has run.score_every
-                     "score_every": getattr(spec.run, "score_every", 1)},
+                     # test figures every k-th epoch (trainables.train.scored_epoch)
+                     "score_every": spec.run.score_every},
         tune_config=tune.TuneConfig(
             search_alg=None if search is None else TuneSearch(search), scheduler=scheduler,
             num_samples=1 if search is None else plan.budget,

@@ -41,3 +41,15 @@ def test_every_kth_epoch_is_scored_and_the_rest_is_unchanged(n, tmp_path):
             np.testing.assert_array_equal(full["scores"], part["scores"])
             for key in ("auroc", "aupr_in", "aupr_out", "val_auroc", "final_train_loss"):
                 assert full[key] == part[key], key
+
+
+def test_the_study_file_sets_score_every_and_refuses_less_than_one():
+    from study.errors import SpecError
+    from study.spec import parse_spec
+
+    assert parse_spec("study: s\n").run.score_every == 1
+    assert parse_spec("study: s\nrun: {score_every: 5}\n").run.score_every == 5
+    for bad, said in (("0", "run.score_every: 0 is not allowed"),
+                      ("2.5", "run.score_every: expected a whole number")):
+        with pytest.raises(SpecError, match=said):
+            parse_spec(f"study: s\nrun: {{score_every: {bad}}}\n")
