@@ -74,19 +74,28 @@ class S3Server:
 
 
 @contextlib.contextmanager
-def s3_server(log: Path) -> Iterator[S3Server]:
-    """A moto server with BUCKET, and this process's environment pointed at it."""
-    server = S3Server(log)
-    saved = {k: os.environ.get(k) for k in server.env}
+def patched_environ(changes: dict[str, str]) -> Iterator[None]:
+    """This process's environment with ``changes`` for the block, restored after."""
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
     try:
-        server.wait_ready()
-        os.environ.update(server.env)
-        server.make_bucket()
-        yield server
+        yield
     finally:
-        server.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def s3_server(log: Path) -> Iterator[S3Server]:
+    """A moto server with BUCKET, and this process's environment pointed at it."""
+    server = S3Server(log)
+    try:
+        server.wait_ready()
+        with patched_environ(server.env):
+            server.make_bucket()
+            yield server
+    finally:
+        server.stop()

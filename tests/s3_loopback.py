@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import socket
 from collections.abc import Iterator
 
 import boto3
 from moto.server import ThreadedMotoServer
+from moto_s3 import free_port, patched_environ
 
 # What a node's environment holds on a cloud (an instance role's credentials, a region);
 # no client may look for an instance role: that would be a request off the loopback.
@@ -49,29 +48,17 @@ class S3:
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def s3_server(bucket: str = "adstudy-test") -> Iterator[S3]:
     """The server runs in a thread of this process while the block runs; this process's
     environment holds CREDENTIALS meanwhile (restored after)."""
-    saved = {k: os.environ.get(k) for k in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        s3 = S3(port, bucket)
-        s3.client().create_bucket(Bucket=bucket)
-        yield s3
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with patched_environ(CREDENTIALS):
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            s3 = S3(port, bucket)
+            s3.client().create_bucket(Bucket=bucket)
+            yield s3
+        finally:
+            server.stop()
