@@ -19,10 +19,11 @@ import pyarrow.fs as pafs
 
 from analysis.guard import HINT, check_statements, lock, to_stderr
 from analysis.param_views import create_param_views
-from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS, study_name_problem
+from study.cell import CELL_DEFAULTS, CELL_FIELDS, NAMED_FIELDS
 from study.errors import StoreError
 from study.schema import LANDSCAPE_VIEWS, TABLES
-from study.store import ResultsStore, resolve
+from study.store import ResultsStore
+from study.store import study_folders as study_names
 from study.store_files import TableFiles, dataset
 
 
@@ -40,23 +41,6 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -
         raise ValueError(f"{err}\n({HINT})") from err
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-
-
-def study_names(results: str, filesystem: pafs.FileSystem | None = None) -> list[str]:
-    """Every study folder under a results root (local path or URI; taken literally).
-
-    Raises:
-        FileNotFoundError: when the root does not exist or is not a folder.
-    """
-    fs, root = (filesystem, results) if filesystem is not None else resolve(results)
-    kind = fs.get_file_info(root).type
-    if kind == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"results root {results!r} does not exist")
-    if kind == pafs.FileType.File:
-        raise FileNotFoundError(f"results root {results!r} is a file, not a results folder")
-    infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-    return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory
-                  and not study_name_problem(i.base_name))
 
 
 def connect(

@@ -25,7 +25,7 @@ def stores(args: argparse.Namespace) -> list[ResultsStore]:
     Raises:
         FileNotFoundError: for a results root or a study that is not there.
     """
-    from study.status import study_folders
+    from study.store import study_folders
 
     found = study_folders(args.results)
     if args.study is None:

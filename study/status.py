@@ -17,31 +17,12 @@ from study.errors import SpecError, StoreError
 from study.grid import expand
 from study.lease import is_live, iso, read_lease
 from study.spec import parse_spec
-from study.store import CELL_TABLES, ResultsStore, resolve
+from study.store import CELL_TABLES, ResultsStore
 from study.store_files import MANIFEST, is_temp
 
 NOTE = "note: temp files"  # never read, swept when old: listed, not damage
 COLUMNS = ("study", "expected", "stored", "complete", "diverged", "pruned", "failed",
            "damaged", "running", "driver", "last_activity", "spec")
-
-
-def study_folders(results: str, filesystem: pafs.FileSystem | None = None) -> list[str]:
-    """The study folders under a results root (those named as a study may be).
-
-    Raises:
-        FileNotFoundError: when the root does not exist or is a file.
-    """
-    from study.cell import study_name_problem
-
-    fs, root = (filesystem, results) if filesystem is not None else resolve(results)
-    kind = fs.get_file_info(root).type
-    if kind == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"results root {results!r} does not exist")
-    if kind == pafs.FileType.File:
-        raise FileNotFoundError(f"results root {results!r} is a file, not a results folder")
-    infos = fs.get_file_info(pafs.FileSelector(root))
-    return sorted(i.base_name for i in infos
-                  if i.type == pafs.FileType.Directory and not study_name_problem(i.base_name))
 
 
 def expected_cells(record: dict[str, Any] | None) -> tuple[int | None, str]:

@@ -331,3 +331,20 @@ def _remove_quietly(fs: pafs.FileSystem, path: str) -> None:
         fs.delete_file(path)
     except OSError:
         pass
+
+
+def study_folders(results: str, filesystem: pafs.FileSystem | None = None) -> list[str]:
+    """The study folders under a results root (those named as a study may be).
+
+    Raises:
+        FileNotFoundError: when the root does not exist or is a file.
+    """
+    fs, root = (filesystem, results) if filesystem is not None else resolve(results)
+    kind = fs.get_file_info(root).type
+    if kind == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"results root {results!r} does not exist")
+    if kind == pafs.FileType.File:
+        raise FileNotFoundError(f"results root {results!r} is a file, not a results folder")
+    infos = fs.get_file_info(pafs.FileSelector(root))
+    return sorted(i.base_name for i in infos
+                  if i.type == pafs.FileType.Directory and not study_name_problem(i.base_name))
