@@ -88,19 +88,17 @@ def print_table(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> No
 def add_store_parsers(sub) -> None:
     """``status``, ``check`` and ``compact`` under the ``adstudy`` command."""
     results_help = "results root: a local path or a URI (s3://, gs://, file://)"
-    p = command(sub, "status", "every study in a store: cells expected, stored, failed, "
-                "diverged, running (a live driver's heartbeat), last activity, spec",
-                "adstudy status --results results", cmd_status)
-    p.add_argument("study", nargs="?", help="one study (default: every study in --results)")
-    p.add_argument("--results", default=DEFAULT_RESULTS, help=results_help)
-    p.add_argument("--format", choices=("table", "json"), default="table")
-
-    p = command(sub, "check", "verify a store: list damaged, stray and half-written "
-                "files and cells (exit 1 when any)",
-                "adstudy check quickstart --results results", cmd_check)
-    p.add_argument("study", nargs="?", help="one study (default: every study in --results)")
-    p.add_argument("--results", default=DEFAULT_RESULTS, help=results_help)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    for name, text, example, fn in (
+        ("status", "every study in a store: cells expected, stored, failed, diverged, running "
+         "(a live driver's heartbeat), last activity, spec", "adstudy status --results results",
+         cmd_status),
+        ("check", "verify a store: list damaged, stray and half-written files and cells (exit "
+         "1 when any)", "adstudy check quickstart --results results", cmd_check),
+    ):
+        p = command(sub, name, text, example, fn)
+        p.add_argument("study", nargs="?", help="one study (default: every study in --results)")
+        p.add_argument("--results", default=DEFAULT_RESULTS, help=results_help)
+        p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = command(sub, "compact", "merge a study's per-cell files into a few large "
                 "Parquet files (atomically; queries read both forms)",
