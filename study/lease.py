@@ -217,10 +217,9 @@ class Lease:
                 found = fs.get_file_info(pafs.FileSelector(self.store.path, recursive=True))
                 if all(info.type == pafs.FileType.Directory for info in found):
                     fs.delete_dir(self.store.path)
-                    for parent in self.made[1:]:  # the results root it made, when empty
-                        if fs.get_file_info(pafs.FileSelector(parent)):
-                            break
-                        fs.delete_dir(parent)
+                    for root in self.made[1:2]:  # the results root it made, when empty
+                        if not fs.get_file_info(pafs.FileSelector(root)):  # (never higher)
+                            fs.delete_dir(root)
 
 
 def new_folders(fs: pafs.FileSystem, path: str) -> list[str]:
