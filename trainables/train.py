@@ -177,25 +177,35 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
         figures = evaluate(training, scored_epoch(epoch, cell.epochs, score_every))
         yield {"kind": "epoch", "epoch": epoch, **last, **figures,
                "wall_s": time.perf_counter() - started}
-    scores = score_test(training, cell.score) if status == "complete" else np.zeros(0)
-    metrics = detection_metrics(training.test_y, scores) if status == "complete" else {}
-    yield {
-        "kind": "final",
-        "status": status,
-        "error": error,
-        **{k: metrics.get(k) for k in METRICS},
-        "final_train_loss": last.get("train_loss"),
-        "final_train_mse": last.get("train_mse"),
-        "epochs_run": epochs_run,
+    record = final_record(status, error, last, epochs_run)
+    if status == "complete":
+        scores = score_test(training, cell.score)
+        record |= detection_metrics(training.test_y, scores)
+        record |= {"scores": scores, "labels": training.test_y}
+        # The trained model's validation figures, with the cell's own score.
+        record |= val_scores(training, cell.score)
+        if save_weights:
+            record["weights"] = weights_bytes(training.model)
+    yield record | {
         "wall_s": time.perf_counter() - started,
         "train_samples_per_s": epochs_run * len(training.train_x) / max(train_seconds, 1e-9),
         "device": device_name(dev),
-        "scores": scores,
-        "labels": training.test_y if status == "complete" else np.zeros(0, np.int64),
-        # The trained model's validation figures, with the cell's own score.
-        **(val_scores(training, cell.score) if status == "complete" else {}),
-        **({"weights": weights_bytes(training.model)} if save_weights and status == "complete"
-           else {}),
+    }
+
+
+def final_record(status: str, error: str, last: dict, epochs_run: int) -> dict:
+    """A cell's final record without its test figures: metrics None, no scores (a
+    diverged cell keeps it so; a complete one adds them)."""
+    return {
+        "kind": "final",
+        "status": status,
+        "error": error,
+        **dict.fromkeys(METRICS),
+        "final_train_loss": last.get("train_loss"),
+        "final_train_mse": last.get("train_mse"),
+        "epochs_run": epochs_run,
+        "scores": np.zeros(0),
+        "labels": np.zeros(0, np.int64),
     }
 
 

@@ -24,10 +24,10 @@ from torch.func import functional_call, vmap
 
 from trainables.assemble import build_loss, build_model, build_task
 from trainables.cell import Cell
-from trainables.metrics import METRICS, detection_metrics, test_figures
+from trainables.metrics import detection_metrics, test_figures
 from trainables.optimizers import build_optimizer
 from trainables.stacking import one_stack
-from trainables.train import EVAL_BATCH, device_name, pick_device, scored_epoch
+from trainables.train import EVAL_BATCH, device_name, final_record, pick_device, scored_epoch
 from trainables.validation import val_figures
 
 
@@ -215,17 +215,3 @@ def epoch_rows(sums: dict[str, torch.Tensor], active: list[int]) -> dict[int, di
     """Per active cell (by index): its epoch figures as floats (one device sync)."""
     values = {name: t.cpu().tolist() for name, t in sums.items()}
     return {k: {name: values[name][j] for name in values} for j, k in enumerate(active)}
-
-
-def final_record(status: str, error: str, last: dict, epochs_run: int) -> dict:
-    return {
-        "kind": "final",
-        "status": status,
-        "error": error,
-        **dict.fromkeys(METRICS),
-        "final_train_loss": last.get("train_loss"),
-        "final_train_mse": last.get("train_mse"),
-        "epochs_run": epochs_run,
-        "scores": np.zeros(0),
-        "labels": np.zeros(0, np.int64),
-    }
