@@ -48,6 +48,22 @@ def study_options(con) -> dict[str, AnalysisOptions]:
     return found
 
 
+def curve_subsamples(con) -> dict[str, int]:
+    """Studies whose epoch test figures are on a fixed subsample of the test images
+    (``run.curve_test_images`` > 0 in the spec in study.json: trainables.curves), with N."""
+    found = {}
+    for r in rows(con, "SELECT study, spec_yaml FROM studies ORDER BY study"):
+        try:
+            raw = yaml.safe_load(r["spec_yaml"]) if r["spec_yaml"] else None
+        except yaml.YAMLError:
+            continue  # study_options names the unreadable spec
+        run = raw.get("run") if isinstance(raw, dict) else None
+        images = run.get("curve_test_images") if isinstance(run, dict) else None
+        if isinstance(images, int) and images > 0:
+            found[r["study"]] = images
+    return found
+
+
 def frames(con, axis: str = "loss") -> dict[str, tuple[Any, ...]]:
     """Per study with trials: the sorted values of every cell field but the study and the
     compared axis."""

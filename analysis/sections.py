@@ -10,7 +10,7 @@ from typing import Any
 
 from analysis import claim_inputs, convergence, deltas, figures_claims, verdict_text
 from analysis.document import Block, Figure, Heading, Table, Text
-from analysis.scope import scopes
+from analysis.scope import curve_subsamples, scopes
 from analysis.views import rows
 from analysis.yardstick import yardstick_rows
 from study.analysis_options import DEFAULT_MARGINS, DEFAULT_UNIT
@@ -104,12 +104,26 @@ def claims_section(con, ctx: Context) -> list[Block]:
              "*one-trial SE*: the DeLong standard error of a single trial's AUROC (points), "
              "the noise of one evaluation on these test images. Best-of comparisons (LAMP "
              "Table 2) are descriptions, not claims: see Best-of tuning."),
+        *curve_note(con),
         Table(verdict_text.claims_table(list(ctx.claims))),
         reproduce(ctx, "claims", f"--baseline {ctx.baseline}"),
         Table(yardstick_rows(con), caption="Yardstick: the standard error of one trial's "
               "AUROC (DeLong, from the stored scores of up to 40 trials per study and dataset)"),
         reproduce(ctx, "yardstick"),
     ]
+
+
+def curve_note(con) -> list[Text]:
+    """Which test images the per-epoch test figures (the AUROC curves and their
+    oscillation) are on, for studies that score a fixed subsample each epoch."""
+    found = curve_subsamples(con)
+    if not found:
+        return []
+    named = ", ".join(f"{study} ({n} images)" for study, n in found.items())
+    return [Text(f"Test-AUROC curves of {named}: every epoch's test figures are on a fixed "
+                 "random subsample of the test images (`run.curve_test_images`; the same "
+                 "images for every epoch and cell), so the oscillation claims read those "
+                 "images; final AUROCs and AUPRs use every test image.")]
 
 
 def trials_section(con, ctx: Context) -> list[Block]:

@@ -5,7 +5,8 @@ cells stay (DESIGN, "Cells and idempotence"). A different set of axes, or a diff
 of a field every cell shares (a ``fixed`` value, or a default the spec now overrides),
 changes what every cell means: such a spec is refused under the stored name, or stored
 as a new version of it (``<study>.v2``, ``.v3``, ...) with ``--new-version``. What only
-changes how a study runs (resources, run options, description) is the same study.
+changes how a study runs (resources, run options, description) is the same study, except
+``run.curve_test_images``: the test images behind the stored curves (trainables.curves).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def differences(stored: StudySpec, new: StudySpec) -> list[str]:
     for field in sorted(old_frame.keys() & new_frame.keys()):
         if old_frame[field] != new_frame[field]:
             found.append(f"{field} {old_frame[field]!r} -> {new_frame[field]!r}")
+    old_curve, new_curve = stored.run.curve_test_images, new.run.curve_test_images
+    if old_curve != new_curve:  # the stored curves would mix two sets of test images
+        found.append(f"run.curve_test_images {old_curve!r} -> {new_curve!r}")
     return found
 
 

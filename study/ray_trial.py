@@ -115,7 +115,7 @@ def trial_records(config: dict[str, Any], cells: list[Cell],
             yield cell.cell_id, failed_record(err, 0, provenance())
         return
     yield from run_cells(cells, data_root, device, config.get("save_weights", False),
-                         config.get("score_every", 1))
+                         config.get("score_every", 1), config.get("curve_test_images", 0))
 
 
 def run_trial(config: dict[str, Any]) -> None:

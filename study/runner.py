@@ -109,7 +109,9 @@ def fit(spec: StudySpec, plan: Plan, recorder: Recorder, scratch: str, slots: in
         param_space={**space, "data_root": spec.run.data_root, "device": spec.run.device,
                      "gpu_fallback": spec.run.gpu_fallback, "save_weights": spec.run.save_weights,
                      # test figures every k-th epoch (trainables.train.scored_epoch)
-                     "score_every": spec.run.score_every},
+                     "score_every": spec.run.score_every,
+                     # curve figures on a fixed test subsample (trainables.curves)
+                     "curve_test_images": spec.run.curve_test_images},
         tune_config=tune.TuneConfig(
             search_alg=None if search is None else TuneSearch(search), scheduler=scheduler,
             num_samples=1 if search is None else plan.budget,

@@ -81,6 +81,10 @@ class RunOptions:
     # epochs between (the final record and the train curves are the same for any k). The
     # scoring of a small cell costs about what its training does: k = 5 trains ~2x faster.
     score_every: int = 1
+    # Test images behind each epoch's test figures: 0 = all; N = a fixed random subsample
+    # of N (the same for every epoch and cell; trainables.curves). Final metrics always use
+    # every test image. Changing it changes what stored curves mean (study.identity).
+    curve_test_images: int = 0
 
     def __post_init__(self) -> None:
         for name, choices in RUN_CHOICES.items():  # no 'cuda:N': Ray picks a trial's GPU
@@ -90,6 +94,9 @@ class RunOptions:
         if self.score_every < 1:
             raise SpecError(f"run.score_every: {self.score_every!r} is not allowed; it must "
                             "be a whole number >= 1 (1: test figures every epoch)")
+        if self.curve_test_images < 0:
+            raise SpecError(f"run.curve_test_images: {self.curve_test_images!r} is not "
+                            "allowed; it must be a whole number >= 0 (0: every test image)")
         if not self.data_root:
             default = os.environ.get("ADSTUDY_DATA") or "~/.cache/adstudy"
             object.__setattr__(self, "data_root", default)

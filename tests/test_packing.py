@@ -10,7 +10,7 @@ from trainables.stacking import can_stack
 
 def test_packs_keep_stackable_families_together_and_respect_the_size():
     family = [Cell(study="s", seed=s, lr=lr) for s in range(5) for lr in (0.1, 0.01)]
-    other = [Cell(study="s", loss="lmse", seed=s) for s in range(3)]
+    other = [Cell(study="s", latent_dim=3, seed=s) for s in range(3)]
     loose = [Cell(study="s", model="mlp_vae", seed=s) for s in range(4)]
     packs = pack_cells([*family, *other, *loose], size=4)
     assert sorted(c.cell_id for g in packs for c in g) == sorted(

@@ -67,7 +67,7 @@ class StackStepper:
         """One step on the images ``x[index]`` ([K, b] indices, row order)."""
         stack = self.stack
         with autocast(self.x.device, self.bf16):
-            per_sample, mse = vmap(stack.step_values)(stack.params(), self.x[index])
+            per_sample, mse = stack.step_values(stack.params(), self.x[index])
         per_sample, mse = per_sample.float(), mse.float()
         if zero_grad:
             stack.optimizer.zero_grad(set_to_none=True)

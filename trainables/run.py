@@ -41,7 +41,7 @@ def failed_record(err: Exception, epochs_run: int, where: dict[str, Any]) -> dic
 
 def run_cells(
     cells: Sequence[Cell], data_root: str, device: str = "auto", save_weights: bool = False,
-    score_every: int = 1,
+    score_every: int = 1, curve_images: int = 0,
 ) -> Iterator[Record]:
     """Yields (cell_id, record) for every cell: its epoch records, then its final record.
 
@@ -52,18 +52,21 @@ def run_cells(
         save_weights: keep each model's weights (stacks are unstacked for that, so cells
             then train one after another).
         score_every: test figures every k-th epoch and the last only (trainables.train).
+        curve_images: test figures of the epochs on a fixed subsample of this many test
+            images (0: all; trainables.curves).
     """
     if can_stack(cells) and not save_weights:
-        yield from run_stack(cells, data_root, device, score_every)
+        yield from run_stack(cells, data_root, device, score_every, curve_images)
         return
     for cell in cells:
-        for record in run_cell(cell, data_root, device, save_weights, score_every):
+        for record in run_cell(cell, data_root, device, save_weights, score_every,
+                               curve_images):
             yield cell.cell_id, record
 
 
 def run_cell(
     cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto",
-    save_weights: bool = False, score_every: int = 1,
+    save_weights: bool = False, score_every: int = 1, curve_images: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """train_cell's records; the final one also carries host, versions and start/finish
     times (and, with ``save_weights``, the trained weights as bytes)."""
@@ -71,7 +74,8 @@ def run_cell(
     where = provenance()
     epochs_run = 0
     try:
-        for record in train_cell(cell, data_root, device, save_weights, score_every):
+        for record in train_cell(cell, data_root, device, save_weights, score_every,
+                                 curve_images):
             if record["kind"] == "epoch":
                 epochs_run = record["epoch"]
                 yield record
@@ -82,14 +86,15 @@ def run_cell(
 
 
 def run_stack(cells: Sequence[Cell], data_root: str, device: str,
-              score_every: int = 1) -> Iterator[Record]:
+              score_every: int = 1, curve_images: int = 0) -> Iterator[Record]:
     """train_stack with provenance on every final record; an exception fails every cell
     that has no final record yet (with the error), and the others stand."""
     where = provenance()
     finished: set[str] = set()
     epochs_run: dict[str, int] = {}
     try:
-        for cell_id, record in train_stack(cells, data_root, device, score_every):
+        for cell_id, record in train_stack(cells, data_root, device, score_every,
+                                           curve_images):
             if record["kind"] == "final":
                 finished.add(cell_id)
                 record = record | where | {"finished_at": now()}

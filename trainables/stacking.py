@@ -1,9 +1,12 @@
-"""Which cells can train as one vmapped stack (trainables.train_stack). No torch here: the
-driver packs cells into trials by the same key (study.packing, study.cost).
+"""Which cells can train as one vmapped stack (trainables.train_stack). No torch here:
+the driver packs cells into trials by the same key (study.packing, study.cost).
 
-Stackable cells differ only in seed and lr; the model has no batch norm and no sampling
-(cae, mlp_ae); the loss is deterministic and stateless; the data does not depend on the
-seed; the score is the common yardstick (recon_mse).
+Stackable cells differ only in seed, lr, loss (each row of a stack has its own
+objective: trainables.train_stack) and normal class (on the one-class protocol the class
+only picks the training images and the test labels: trainables.stack_data). The model
+has no batch norm and no sampling (cae, mlp_ae); every loss is deterministic and
+stateless; the data does not depend on the seed; the score is the common yardstick
+(recon_mse).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from trainables.cell import Cell
 
 STACKED_MODELS = ("cae", "mlp_ae")
 STACKED_LOSSES = ("mse", "mae", "l1", "msle", "lmse", "lamp")
-PER_CELL_FIELDS = ("seed", "lr")
+PER_CELL_FIELDS = ("seed", "lr", "loss", "loss_params", "normal_class")
 
 
 def stack_key(cell: Cell) -> tuple | None:
@@ -28,7 +31,8 @@ def stack_key(cell: Cell) -> tuple | None:
 
 
 def one_stack(cells: Sequence[Cell]) -> bool:
-    """Every cell has the same stack key and the common yardstick as its score."""
+    """Every cell has the same stack key (so a stackable loss) and the common yardstick
+    as its score."""
     keys = {stack_key(c) for c in cells}
     return None not in keys and len(keys) == 1 and all(c.score == "recon_mse" for c in cells)
 

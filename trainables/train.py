@@ -19,6 +19,7 @@ from torch import nn
 
 from trainables.assemble import Training, build_task, build_training
 from trainables.cell import Cell
+from trainables.curves import curve_subset
 from trainables.metrics import METRICS, detection_metrics, test_figures
 from trainables.scores import SCORES
 from trainables.validation import val_figures
@@ -141,14 +142,15 @@ def weights_bytes(model: nn.Module) -> bytes:
 
 
 def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "auto",
-               save_weights: bool = False, score_every: int = 1):
+               save_weights: bool = False, score_every: int = 1, curve_images: int = 0):
     """Trains one cell. Yields one record per epoch, then a final record.
 
     Epoch records: kind="epoch", epoch, train_loss, train_mse, test_auroc, test_mse_normal,
     test_mse_anomalous, grad_norm, wall_s (and val_recon_mse, val_auroc on the recon-MSE
     yardstick, for a cell with a validation split). With ``score_every`` k > 1 the test_*
     figures (half the work of a small cell) come every k-th epoch and the last one only,
-    absent (NULL) in the others; the final record is the same either way.
+    absent (NULL) in the others; with ``curve_images`` N > 0 they are computed on a fixed
+    subsample of N test images (trainables.curves). The final record is the same either way.
     The final record: kind="final", status ("complete" or "diverged"), error, metrics,
     final losses, timing, device and the per-sample test scores and labels; with
     ``save_weights``, a complete trial's final record also carries ``weights``
@@ -162,6 +164,7 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
     dev = pick_device(device)
     task = build_task(cell, data_root)
     training = build_training(cell, task, dev)
+    curve = curve_subset(len(task.test_y), curve_images)
     train_seconds, last, epochs_run, error, status = 0.0, {}, 0, "", "complete"
     end_of_epoch(training, 0)  # a warm-up of 0 epochs sets the SVDD centre before training
     for epoch in range(1, cell.epochs + 1):
@@ -174,7 +177,7 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
         end_of_epoch(training, epoch)
         train_seconds += time.perf_counter() - tick
         epochs_run = epoch
-        figures = evaluate(training, scored_epoch(epoch, cell.epochs, score_every))
+        figures = evaluate(training, scored_epoch(epoch, cell.epochs, score_every), curve)
         yield {"kind": "epoch", "epoch": epoch, **last, **figures,
                "wall_s": time.perf_counter() - started}
     record = final_record(status, error, last, epochs_run)
@@ -215,10 +218,16 @@ def end_of_epoch(training: Training, epoch: int) -> None:
         training.state.after_epoch(epoch, lambda: embed_train(training))
 
 
-def evaluate(training: Training, scored: bool = True) -> dict[str, float]:
-    """Per-epoch test (unless not ``scored``) and validation figures on the recon-MSE
-    yardstick."""
-    figures = test_figures(test_mse(training), training.test_y) if scored else {}
+def evaluate(training: Training, scored: bool = True, curve: np.ndarray | None = None
+             ) -> dict[str, float]:
+    """Per-epoch test (unless not ``scored``; on the test images at ``curve`` only, when
+    given: trainables.curves) and validation figures on the recon-MSE yardstick."""
+    figures = {}
+    if scored and curve is None:
+        figures = test_figures(test_mse(training), training.test_y)
+    elif scored:
+        index = torch.as_tensor(curve, device=training.test_x.device)
+        figures = test_figures(test_mse(training, training.test_x[index]), training.test_y[curve])
     return figures | val_scores(training)
 
 
