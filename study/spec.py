@@ -73,7 +73,8 @@ class RunOptions:
     # `adstudy landscape`; off by default (a CAE's weights are ~0.5 MB a cell).
     save_weights: bool = False
     # Cells per Ray trial: 0 = auto (about four trials per slot, at most 64 cells). Cells
-    # that differ only in seed and lr train as one vmapped stack inside their trial.
+    # that differ only in seed, lr, loss and normal class train as one vmapped stack
+    # inside their trial (trainables.stacking).
     cells_per_trial: int = 0
     # Keep trial processes alive between trials (Ray's default starts one per trial).
     reuse_actors: bool = True
