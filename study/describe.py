@@ -43,6 +43,7 @@ def describe(spec: StudySpec, results: str, out: TextIO) -> None:
         out.write(f"  {count(spec)} combinations, {len(plan.cells)} distinct cells\n")
         to_check, to_run = plan.cells, plan.todo
     out.write(f"  resources per trial: {spec.resources.cpu} cpu, {spec.resources.gpu} gpu\n")
+    out.write(f"  {curve_line(spec)}\n")
     out.write(f"  stored in {store.path}: {plan.describe()}\n")
     per_trial = 1 if spec.search == "optuna" else spec.run.cells_per_trial  # tuned: 1 a trial
     cost = estimate(to_run, spec.run.data_root, per_trial, spec.resources.gpu)
@@ -54,6 +55,16 @@ def describe(spec: StudySpec, results: str, out: TextIO) -> None:
     raise_all(problems(to_check, spec.run.data_root), f"the cells of {spec.study}")
     out.write("  checks: every field, and every model, loss and optimizer on its data's shape, "
               "passed\n")
+
+
+def curve_line(spec: StudySpec) -> str:
+    """Which test images each epoch's test figures (the curves) are on."""
+    every = spec.run.score_every
+    when = "every epoch" if every == 1 else f"every {every} epochs and the last"
+    images = spec.run.curve_test_images
+    which = (f"a fixed subsample of {images} test images" if images
+             else "every test image")
+    return f"test curves: {when}, on {which} (final metrics: every test image)"
 
 
 def axes_lines(spec: StudySpec) -> list[str]:

@@ -84,3 +84,13 @@ def test_the_report_says_which_studies_curves_are_on_a_subsample(tmp_path):
     ResultsStore(str(tmp_path / "results"), "s").write_study_json(
         {"study": "s", "spec_yaml": "study: s\nrun: {curve_test_images: 200}\n"})
     assert f"Test-AUROC curves of s (200 images): {said}" in report()
+
+
+def test_describe_says_which_test_images_the_curves_are_on():
+    from study.describe import curve_line
+
+    assert curve_line(parse_spec("study: s\n")) == (
+        "test curves: every epoch, on every test image (final metrics: every test image)")
+    spec = parse_spec("study: s\nrun: {curve_test_images: 200, score_every: 5}\n")
+    assert curve_line(spec) == ("test curves: every 5 epochs and the last, on a fixed "
+                                "subsample of 200 test images (final metrics: every test image)")
