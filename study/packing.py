@@ -2,9 +2,9 @@
 
 Cells that can train as one vmapped stack (trainables.stacking: same dataset and model;
 differing in seed, lr, loss and normal class) are packed together; the rest are packed in
-submission order and train one after another inside their trial. Either way, a trial's start-up cost is
-paid once per pack. (A tuned study's groups, study/tuned_plan.py, are another thing: the
-scientific combinations each Optuna search tunes.)
+submission order and train one after another inside their trial. Either way, a trial's
+start-up cost is paid once per pack. (A tuned study's groups, study/tuned_plan.py, are
+another thing: the scientific combinations each Optuna search tunes.)
 """
 
 from __future__ import annotations
