@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from importlib import metadata
@@ -30,14 +31,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # The code the checks' answer depends on, and the libraries that run it.
 CODE = (ROOT / "trainables", ROOT / "study" / "checks.py", ROOT / "study" / "probe.py")
 LIBRARIES = ("torch", "numpy", "kornia", "scipy", "scikit-learn")
+log = logging.getLogger("study.validate")
 
 
 def check(cells: Sequence[Cell], data_root: str | None, shape_root: str | None = None) -> None:
     """Raises one SpecError naming every problem of the cells (study.checks.check_cells),
-    the data files under ``data_root`` included (None: not looked for)."""
+    the data files under ``data_root`` included (None: not looked for). Its start and end
+    go to the logger study.validate at level DEBUG."""
+    log.debug("cell checks began")
     found = problems(cells, shape_root if shape_root is not None else data_root)
     if data_root is not None:
         found += missing_files(cells, data_root)
+    log.debug("cell checks ended: %d problems", len(found))
     raise_all(found)
 
 
