@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from study.background import in_background
+from study.check_process import Checks
 from study.identity import choose_study
 from study.lease import damage_lines, hold, progress_info
 from study.plan import Plan, make_plan
@@ -173,12 +173,14 @@ def runs_here(address: str | None) -> bool:
 
 def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progress,
              address: str | None, out: TextIO, options: Options) -> None:
-    """The plan's cells checked in a thread while Ray starts, then the runner over the
-    plan, its cells recorded in the store as they finish; the store prepared first (the
-    lease removes it again when the cluster never accepted the driver and the folder is
-    new: study.lease). Nothing is written and no trial starts before the checks passed."""
+    """The plan's cells checked (study.check_process) while Ray starts, then the runner
+    over the plan, its cells recorded in the store as they finish; the store prepared
+    first (the lease removes it again when the cluster never accepted the driver and the
+    folder is new: study.lease). Nothing is written and no trial starts before the checks
+    passed."""
     store.prepare()  # an unwritable store fails here, before Ray is loaded
-    checked = in_background("adstudy-checks", check_cells, spec, plan, runs_here(address))
+    checked = Checks(plan.cells_to_check(), spec.run.files_root if runs_here(address) else None,
+                     spec.run.data_root)  # in a process of their own, while Ray starts
     say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
         else "starting a local Ray ...")
     asked = progress.now()
@@ -209,6 +211,8 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
         say(out, spec.study, f"interrupted: {stored} of {plan.total} stored; "
             "submit again to resume")
         raise Interrupted(spec.study) from None
+    finally:
+        checked.close()
     finish(spec.study, plan, progress, launched, out, log)
 
 
