@@ -2,15 +2,17 @@
 
     spec (study.spec) -> the study name to store it under (study.identity)
       -> plan: what to run, decided before Ray starts (study.plan: grid or tuned)
-      -> validate: the cells to run (study.validate; data files when trials run here)
+      -> validate: the cells to run (study.validate; data files when trials run here),
+         in a child process while Ray starts (study.check_process)
       -> runner: the only driver-side Ray code, one Tuner (study.runner)
            trials: study.ray_trial -> trainables.run.run_cells (no Ray below this)
       -> recorder: each finished cell into the store (study.recorder -> study.store)
 
 The store, not Ray's experiment state, is the record: a study whose driver died is
 finished by submitting it again, on any cluster. Nothing is written before the cluster
-accepted the driver: study.json is written then, and a start that fails leaves the store
-as it was. Ray is imported only once something is to run.
+accepted the driver and the cells passed their checks: study.json is written then, and a
+start that fails leaves the store as it was. Ray is imported only once something is to
+run.
 """
 
 from __future__ import annotations
@@ -181,8 +183,6 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
     store.prepare()  # an unwritable store fails here, before Ray is loaded
     checked = Checks(plan.cells_to_check(), spec.run.files_root if runs_here(address) else None,
                      spec.run.data_root)  # in a process of their own, while Ray starts
-    say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
-        else "starting a local Ray ...")
     asked = progress.now()
 
     def on_start(cluster: dict[str, Any]) -> None:
@@ -195,6 +195,8 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
 
     log = None
     try:
+        say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
+            else "starting a local Ray ...")
         from study.recorder import Recorder
         from study.runner import cluster_address, run  # Ray from here on (seconds to import)
 
