@@ -3,8 +3,9 @@
 Both take seconds on 2 CPU cores: the checks import torch and probe each model, loss and
 optimizer; Ray's start imports Ray and Tune and waits for its processes. In a thread of
 the driver the checks would share its GIL with Ray's start (measured: no sooner done than
-one after the other); a process of their own runs on the other core. Checks whose answer
-is known (study.validate's cache) run in the driver at once: no torch, no process.
+one after the other); a process of their own runs on the other core. Checks that cost
+the driver little run in it at once: their answer known (study.validate's cache), or
+torch loaded already (a notebook, a test), or no process could be started.
 
 The child is in a session of its own, so a Ctrl-C at the terminal reaches the driver only;
 the driver ends the child when it stops waiting for it (Checks.close). Run as
@@ -31,22 +32,31 @@ log = logging.getLogger("study.check_process")
 
 
 class Checks:
-    """The checks of ``cells``, started at once (study.validate.check's arguments)."""
+    """The checks of ``cells``, started at once (study.validate.check's arguments); those
+    run in the driver raise their SpecError at once, before Ray starts."""
 
     def __init__(self, cells: Sequence[Cell], data_root: str | None, shape_root: str | None):
         self.found: list[str] | None = None
         self.child: subprocess.Popen | None = None
-        if known_good(cells, shape_root if shape_root is not None else data_root):
-            self.found = all_problems(cells, data_root, shape_root)  # the data files only
+        if "torch" in sys.modules or known_good(
+                cells, shape_root if shape_root is not None else data_root):
+            self.found = all_problems(cells, data_root, shape_root)
+            raise_all(self.found)
             return
         job = {"cells": [c.to_dict() for c in cells], "data_root": data_root,
                "shape_root": shape_root}
         self.errors = tempfile.TemporaryFile("w+")  # a file: a full pipe would stop the child
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-        self.child = subprocess.Popen(
-            [sys.executable, "-m", "study.check_process"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.errors, text=True, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": path})
+        try:
+            self.child = subprocess.Popen(
+                [sys.executable, "-m", "study.check_process"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=self.errors, text=True, start_new_session=True,
+                env={**os.environ, "PYTHONPATH": path})
+        except OSError:  # no interpreter to start (an embedded Python): here, then
+            self.errors.close()
+            self.found = all_problems(cells, data_root, shape_root)
+            raise_all(self.found)
+            return
         self.child.stdin.write(json.dumps(job))
         self.child.stdin.close()
 

@@ -38,6 +38,8 @@ from study.errors import SpecError
 from study.spec import parse_spec
 from study.submit import Options, submit
 
+if sys.argv[3] == "torch":  # loaded already, as in a notebook: the driver checks at once
+    import torch  # noqa: F401
 spec = parse_spec(open(sys.argv[1]).read())
 outcome = {}
 try:
@@ -148,6 +150,15 @@ def test_a_dry_run_checks_in_the_driver_and_starts_no_ray(tmp_path):
     assert "error" not in good
     for each in (out, good):
         assert not each["events"] and not each["ray_up_after"]
+    assert not (tmp_path / "results").exists()
+
+
+def test_with_torch_loaded_a_refused_spec_is_said_before_ray_starts(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    out = drive(tmp_path, REFUSED % data, mode="torch")
+    assert "path 'absent.npz' not found" in out["error"] and "'bogus'" in out["error"]
+    assert not out["events"]  # no checks process, no Ray started
     assert not (tmp_path / "results").exists()
 
 
