@@ -32,6 +32,8 @@ from study.recorder import Failure, Recorder, TrialInfo, short_cause
 from study.scratch import make_scratch
 from study.spec import StudySpec
 
+log = logging.getLogger("study.runner")
+
 
 def run(spec: StudySpec, plan: Plan, recorder: Recorder, address: str | None,
         on_start: Callable[[dict[str, Any]], None] | None = None, verbose: bool = False) -> int:
@@ -49,13 +51,7 @@ def run(spec: StudySpec, plan: Plan, recorder: Recorder, address: str | None,
         KeyboardInterrupt: on Ctrl-C (Tune's own handler, which would wait for trials to
             stop and print how to resume an experiment adstudy deletes, is off).
     """
-    quiet_tune(verbose)
-    started_here = not ray.is_initialized()
-    if started_here:
-        caller = signal.getsignal(signal.SIGTERM)
-        init_ray(address, verbose=verbose)
-        if callable(caller):  # ray.init's own handler exits without a word: the caller's
-            signal.signal(signal.SIGTERM, caller)
+    started_here = start(address, verbose)
     scratch = make_scratch()  # and sweep those of killed drivers
     try:
         check_gpus(spec, joined=cluster_address(address) is not None)
@@ -76,6 +72,23 @@ def run(spec: StudySpec, plan: Plan, recorder: Recorder, address: str | None,
     if recorder.failure is not None:  # raised inside Tune, in case Tune ever swallows it
         raise recorder.failure
     return launched
+
+
+def start(address: str | None, verbose: bool = False) -> bool:
+    """Joins ``address`` or starts a local Ray (init_ray) unless Ray is up already; True
+    when it did (the caller shuts it down). Call it from the main thread: Ray's processes
+    die with the thread that started them. Its start and end go to the logger
+    study.runner at level DEBUG."""
+    quiet_tune(verbose)
+    if ray.is_initialized():
+        return False
+    caller = signal.getsignal(signal.SIGTERM)
+    log.debug("Ray start began")
+    init_ray(address, verbose=verbose)
+    log.debug("Ray up")
+    if callable(caller):  # ray.init's own handler exits without a word: the caller's
+        signal.signal(signal.SIGTERM, caller)
+    return True
 
 
 def quiet_tune(verbose: bool) -> None:
@@ -321,7 +334,12 @@ def init_ray(address: str | None, verbose: bool = False, **kwargs: Any) -> None:
                 "token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) here too"
             ) from err
     else:
-        ray.init(address="local", include_dashboard=False, **quiet, **kwargs)
+        # No idle workers started ahead for the driver: Tune's trial actors carry a
+        # runtime_env (its env_vars) and so never use them (measured: two Python workers
+        # started for nothing, seconds of CPU during the start on 2 cores).
+        system = {"prestart_worker_first_driver": False, **kwargs.pop("_system_config", {})}
+        ray.init(address="local", include_dashboard=False, _system_config=system, **quiet,
+                 **kwargs)
 
 
 def runs_here(address: str | None) -> bool:

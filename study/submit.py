@@ -2,15 +2,17 @@
 
     spec (study.spec) -> the study name to store it under (study.identity)
       -> plan: what to run, decided before Ray starts (study.plan: grid or tuned)
-      -> validate: the cells to run (study.validate; data files when trials run here)
+      -> validate: the cells to run (study.validate; data files when trials run here),
+         in a child process while Ray starts (study.check_process)
       -> runner: the only driver-side Ray code, one Tuner (study.runner)
            trials: study.ray_trial -> trainables.run.run_cells (no Ray below this)
       -> recorder: each finished cell into the store (study.recorder -> study.store)
 
 The store, not Ray's experiment state, is the record: a study whose driver died is
 finished by submitting it again, on any cluster. Nothing is written before the cluster
-accepted the driver: study.json is written then, and a start that fails leaves the store
-as it was. Ray is imported only once something is to run.
+accepted the driver and the cells passed their checks: study.json is written then, and a
+start that fails leaves the store as it was. Ray is imported only once something is to
+run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+from study.check_process import Checks
 from study.identity import choose_study
 from study.lease import damage_lines, hold, progress_info
 from study.plan import Plan, make_plan
@@ -85,9 +88,9 @@ def submit(
     store = ResultsStore(results, spec.study, filesystem)
     joined = address or os.environ.get("RAY_ADDRESS") or None
     if options.dry_run:  # writes nothing, so takes no lease
-        return plan_study(spec, store, yes, joined, out, options)[1]
+        return dry_run(spec, store, yes, joined, out, options)
     with hold(store, "submit", "submitting", out) as lease:  # one driver per study
-        plan, progress = plan_study(spec, store, yes, joined, out, options)
+        plan, progress = plan_study(spec, store, out, yes, options)
         lease.info = lambda: {**progress_info(progress), "cells_expected": plan.total}
         lease.renew()  # `adstudy status` sees the plan now, not at the next heartbeat
         if plan.budget:
@@ -96,10 +99,9 @@ def submit(
     return progress
 
 
-def plan_study(spec: StudySpec, store: ResultsStore, yes: bool, joined: str | None,
-               out: TextIO, options: Options) -> tuple[Plan, Progress]:
-    """The plan, said, and its cells checked (data files too when trials run here); a dry
-    run says what would run."""
+def plan_study(spec: StudySpec, store: ResultsStore, out: TextIO, yes: bool,
+               options: Options) -> tuple[Plan, Progress]:
+    """The plan, said (its cells are checked by dry_run, or by run_plan as Ray starts)."""
     plan = make_plan(spec, store, yes)
     for line in damage_lines(store, plan.unreadable_means):
         say(out, spec.study, line)
@@ -108,12 +110,24 @@ def plan_study(spec: StudySpec, store: ResultsStore, yes: bool, joined: str | No
                         label=labeller(spec), best=best_of(spec))
     if not plan.budget:
         say(out, spec.study, f"nothing to run: {plan.nothing_left} in {store.shown}")
-        return plan, progress
-    check(plan.cells_to_check(), spec.run.files_root if runs_here(joined) else None,
-          shape_root=spec.run.data_root)
-    if options.dry_run:
-        say(out, spec.study, dry_run_text(spec, plan, joined))
     return plan, progress
+
+
+def dry_run(spec: StudySpec, store: ResultsStore, yes: bool, joined: str | None,
+            out: TextIO, options: Options) -> Progress:
+    """The plan said and its cells checked, and what would run: nothing written, no Ray."""
+    plan, progress = plan_study(spec, store, out, yes, options)
+    if plan.budget:
+        check_cells(spec, plan, runs_here(joined))
+        say(out, spec.study, dry_run_text(spec, plan, joined))
+    return progress
+
+
+def check_cells(spec: StudySpec, plan: Plan, here: bool) -> None:
+    """The plan's cells checked (study.validate), their data files too when ``here``:
+    trials that run on this machine read its files."""
+    check(plan.cells_to_check(), spec.run.files_root if here else None,
+          shape_root=spec.run.data_root)
 
 
 def dry_run_text(spec: StudySpec, plan: Plan, joined: str | None) -> str:
@@ -161,22 +175,28 @@ def runs_here(address: str | None) -> bool:
 
 def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progress,
              address: str | None, out: TextIO, options: Options) -> None:
-    """The runner over the plan, its cells recorded in the store as they finish; the
-    store prepared first (the lease removes it again when the cluster never accepted the
-    driver and the folder is new: study.lease)."""
+    """The plan's cells checked (study.check_process) while Ray starts, then the runner
+    over the plan, its cells recorded in the store as they finish; the store prepared
+    first (the lease removes it again when the cluster never accepted the driver and the
+    folder is new: study.lease). Nothing is written and no trial starts before the checks
+    passed."""
     store.prepare()  # an unwritable store fails here, before Ray is loaded
-    say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
-        else "starting a local Ray ...")
+    checked = Checks(plan.cells_to_check(), spec.run.files_root if runs_here(address) else None,
+                     spec.run.data_root)  # in a process of their own, while Ray starts
     asked = progress.now()
 
     def on_start(cluster: dict[str, Any]) -> None:
+        took = progress.now() - asked
+        checked.result()  # a refusal raises here, and Ray is stopped again (runner.run)
         store.write_study_json(study_record(spec, store))
-        say(out, spec.study, f"Ray up in {progress.now() - asked:.0f} s: {cluster['nodes']} "
+        say(out, spec.study, f"Ray up in {took:.0f} s: {cluster['nodes']} "
             f"node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs, {cluster['slots']} "
             "trials at a time")
 
     log = None
     try:
+        say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
+            else "starting a local Ray ...")
         from study.recorder import Recorder
         from study.runner import cluster_address, run  # Ray from here on (seconds to import)
 
@@ -184,12 +204,17 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
                 as log:
             launched = run(spec, plan, Recorder(store, progress), cluster_address(address),
                            on_start, options.verbose)
+    except Exception:
+        checked.result()  # bad input is said first, before a cluster that failed to start
+        raise
     except KeyboardInterrupt:
         progress.close()
         stored = plan.stored + sum(progress.counts[s] for s in ("complete", "diverged", "pruned"))
         say(out, spec.study, f"interrupted: {stored} of {plan.total} stored; "
             "submit again to resume")
         raise Interrupted(spec.study) from None
+    finally:
+        checked.close()
     finish(spec.study, plan, progress, launched, out, log)
 
 

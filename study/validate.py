@@ -35,25 +35,40 @@ LIBRARIES = ("torch", "numpy", "kornia", "scipy", "scikit-learn")
 def check(cells: Sequence[Cell], data_root: str | None, shape_root: str | None = None) -> None:
     """Raises one SpecError naming every problem of the cells (study.checks.check_cells),
     the data files under ``data_root`` included (None: not looked for)."""
+    raise_all(all_problems(cells, data_root, shape_root))
+
+
+def all_problems(cells: Sequence[Cell], data_root: str | None,
+                 shape_root: str | None = None) -> list[str]:
+    """What check raises, as a list ([] when the cells pass)."""
     found = problems(cells, shape_root if shape_root is not None else data_root)
     if data_root is not None:
         found += missing_files(cells, data_root)
-    raise_all(found)
+    return found
+
+
+def known_good(cells: Sequence[Cell], shape_root: str | None) -> bool:
+    """True when the same cells passed before with the same code (no torch to ask)."""
+    return marker(cells, shape_root).exists()
+
+
+def marker(cells: Sequence[Cell], shape_root: str | None) -> Path:
+    return cache_dir() / "checked" / cells_key(cells, shape_root)
 
 
 def problems(cells: Sequence[Cell], shape_root: str | None) -> list[str]:
     """Every field and probe problem of the cells (study.checks.cell_problems); [] at
     once when the same cells passed before with the same code."""
-    marker = cache_dir() / "checked" / cells_key(cells, shape_root)
-    if marker.exists():
+    passed = marker(cells, shape_root)
+    if passed.exists():
         return []
     from study.checks import cell_problems  # torch: only when the answer is not known
 
     found = cell_problems(list(cells), shape_root)
     if not found:
         try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
+            passed.parent.mkdir(parents=True, exist_ok=True)
+            passed.touch()
         except OSError:  # a read-only home: check again next time
             pass
     return found
