@@ -47,3 +47,24 @@ def test_run_cells_stacks_what_it_can_and_fails_cells_as_data(tmp_path):
     finals = [r for _, r in run_cells(broken, str(tmp_path), "cpu") if r["kind"] == "final"]
     assert [r["status"] for r in finals] == ["failed", "failed"]
     assert all("nope.npz" in r["error"] for r in finals)
+
+
+@pytest.mark.slow
+def test_on_a_cpu_small_images_train_stacked_and_large_ones_one_by_one(tmp_path):
+    """Stacked cells end their epochs together; cells one by one end all their epochs in
+    turn (trainables.stacking.CPU_STACK_MAX_PIXELS)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "big.npz", x=rng.random((60, 20, 20), dtype=np.float32),
+             y=np.repeat([0, 1], 30))
+    small = [Cell(study="s", dataset="digits", epochs=2, latent_dim=4, seed=s) for s in (0, 1)]
+    large = [Cell(study="s", dataset="npz", dataset_params='{"path": "big.npz"}', epochs=2,
+                  latent_dim=4, seed=s) for s in (0, 1)]
+    for cells, stacked in ((small, True), (large, False)):
+        assert can_stack(cells)
+        order = [(cid, r.get("epoch")) for cid, r in run_cells(cells, str(tmp_path), "cpu")]
+        first, second = cells[0].cell_id, cells[1].cell_id
+        together = [(first, 1), (second, 1), (first, 2), (second, 2)]
+        apart = [(first, 1), (first, 2), (first, None), (second, 1)]
+        assert order[:4] == (together if stacked else apart), order

@@ -18,8 +18,8 @@ from typing import Any
 from trainables.cell import Cell
 from trainables.faults import injected_fault
 from trainables.provenance import now, versions
-from trainables.stacking import can_stack
-from trainables.train import train_cell
+from trainables.stacking import can_stack, stack_pays_on_cpu
+from trainables.train import pick_device, train_cell
 from trainables.train_stack import train_stack
 
 Record = tuple[str, dict[str, Any]]
@@ -50,18 +50,24 @@ def run_cells(
         data_root: where datasets live.
         device: 'auto', 'cpu' or 'cuda'.
         save_weights: keep each model's weights (stacks are unstacked for that, so cells
-            then train one after another).
+            then train one after another). So are stacks of large images on a CPU,
+            where stacking does not pay (stack_pays).
         score_every: test figures every k-th epoch and the last only (trainables.train).
         curve_images: test figures of the epochs on a fixed subsample of this many test
             images (0: all; trainables.curves).
     """
-    if can_stack(cells) and not save_weights:
+    if can_stack(cells) and not save_weights and stack_pays(cells[0], data_root, device):
         yield from run_stack(cells, data_root, device, score_every, curve_images)
         return
     for cell in cells:
         for record in run_cell(cell, data_root, device, save_weights, score_every,
                                curve_images):
             yield cell.cell_id, record
+
+
+def stack_pays(cell: Cell, data_root: str, device: str) -> bool:
+    """Stacks pay on a GPU always, on a CPU for small images (trainables.stacking)."""
+    return pick_device(device).type != "cpu" or stack_pays_on_cpu(cell, data_root)
 
 
 def run_cell(

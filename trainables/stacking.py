@@ -11,12 +11,20 @@ stateless; the data does not depend on the seed; the score is the common yardsti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from trainables.cell import Cell
+from trainables.datasets import DATASETS
 
 STACKED_MODELS = ("cae", "mlp_ae")
 STACKED_LOSSES = ("mse", "mae", "l1", "msle", "lmse", "lamp")
+# On a CPU a stack pays while per-op overhead bounds a step: digits (8x8) trained 1.7x
+# faster stacked; on 28x28 MNIST the convolutions bound it and a stack of 10 was ~10%
+# slower than its cells one by one (bench/RESULTS.md, issue 21). On a GPU stacks pay at
+# any size. Between 64 and 784 pixels nothing was measured: 256 is the line drawn.
+CPU_STACK_MAX_PIXELS = 256
 PER_CELL_FIELDS = ("seed", "lr", "loss", "loss_params", "normal_class")
 
 
@@ -40,3 +48,11 @@ def one_stack(cells: Sequence[Cell]) -> bool:
 def can_stack(cells: Sequence[Cell]) -> bool:
     """More than one cell, and they make one stack (what a trial trains stacked)."""
     return len(cells) > 1 and one_stack(cells)
+
+
+def stack_pays_on_cpu(cell: Cell, data_root: str) -> bool:
+    """Whether a CPU trains cells like this one faster stacked: images of at most
+    CPU_STACK_MAX_PIXELS values (stacked when the shape cannot be known here)."""
+    layout = DATASETS[cell.dataset].layout(Path(data_root).expanduser(),
+                                           cell.params("dataset"))
+    return layout is None or math.prod(layout.shape) <= CPU_STACK_MAX_PIXELS
