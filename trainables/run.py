@@ -66,8 +66,12 @@ def run_cells(
 
 
 def stack_pays(cell: Cell, data_root: str, device: str) -> bool:
-    """Stacks pay on a GPU always, on a CPU for small images (trainables.stacking)."""
-    return pick_device(device).type != "cpu" or stack_pays_on_cpu(cell, data_root)
+    """Stacks pay on a GPU always, on a CPU for small images (trainables.stacking); when
+    the images cannot be looked at here, the stack tries (and fails its cells as data)."""
+    try:
+        return pick_device(device).type != "cpu" or stack_pays_on_cpu(cell, data_root)
+    except Exception:  # noqa: BLE001 - the stack's own run names what is wrong
+        return True
 
 
 def run_cell(
