@@ -57,6 +57,11 @@ class Resources:
     max_concurrent: int = 0
 
 
+# The fewest test images a curve subsample may have: with 5% normals (20 classes), 200
+# random images hold none with probability 0.95^200 = 4e-5 a class (trainables.curves).
+MIN_CURVE_IMAGES = 200
+
+
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
     """How a study runs; nothing here changes a cell's result, so none of it is in a cell id."""
@@ -95,9 +100,11 @@ class RunOptions:
         if self.score_every < 1:
             raise SpecError(f"run.score_every: {self.score_every!r} is not allowed; it must "
                             "be a whole number >= 1 (1: test figures every epoch)")
-        if self.curve_test_images < 0:
+        if 0 < self.curve_test_images < MIN_CURVE_IMAGES or self.curve_test_images < 0:
             raise SpecError(f"run.curve_test_images: {self.curve_test_images!r} is not "
-                            "allowed; it must be a whole number >= 0 (0: every test image)")
+                            f"allowed; it must be 0 (every test image) or at least "
+                            f"{MIN_CURVE_IMAGES}, so that each class's subsample holds "
+                            "normals and anomalies")
         if not self.data_root:
             default = os.environ.get("ADSTUDY_DATA") or "~/.cache/adstudy"
             object.__setattr__(self, "data_root", default)

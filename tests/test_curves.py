@@ -58,8 +58,11 @@ def test_the_study_file_sets_it_and_a_stored_study_refuses_a_change():
     assert parse_spec("study: s\n").run.curve_test_images == 0
     spec = parse_spec("study: s\nrun: {curve_test_images: 200}\n")
     assert spec.run.curve_test_images == 200
-    with pytest.raises(SpecError, match="run.curve_test_images"):
+    with pytest.raises(SpecError, match="run.curve_test_images: expected a number >= 0"):
         parse_spec("study: s\nrun: {curve_test_images: -3}\n")
+    with pytest.raises(SpecError, match="run.curve_test_images: 50 is not allowed; it must "
+                                        "be 0 .every test image. or at least 200"):
+        parse_spec("study: s\nrun: {curve_test_images: 50}\n")  # could hold no normal
     assert differences(parse_spec("study: s\n"), spec) == ["run.curve_test_images 0 -> 200"]
     assert differences(spec, parse_spec("study: s\nrun: {curve_test_images: 200, "
                                         "score_every: 2}\n")) == []
