@@ -30,6 +30,21 @@ class Scope:
         return "+".join(self.studies)
 
 
+def stored_specs(con) -> dict[str, Any]:
+    """Each study's spec as stored in its study.json, parsed YAML (None: none stored).
+
+    Raises:
+        SpecError: when a stored spec is not YAML, naming the study.
+    """
+    found = {}
+    for r in rows(con, "SELECT study, spec_yaml FROM studies ORDER BY study"):
+        try:
+            found[r["study"]] = yaml.safe_load(r["spec_yaml"]) if r["spec_yaml"] else None
+        except yaml.YAMLError as err:
+            raise SpecError(f"cannot read the spec in study.json of {r['study']!r}: {err}") from err
+    return found
+
+
 def study_options(con) -> dict[str, AnalysisOptions]:
     """Each study's ``analysis:`` settings, from the spec in its study.json (defaults when a
     study has no study.json or no analysis section).
@@ -38,13 +53,9 @@ def study_options(con) -> dict[str, AnalysisOptions]:
         SpecError: when a stored analysis section is invalid, naming the study.
     """
     found = {}
-    for r in rows(con, "SELECT study, spec_yaml FROM studies ORDER BY study"):
-        try:
-            raw = yaml.safe_load(r["spec_yaml"]) if r["spec_yaml"] else None
-        except yaml.YAMLError as err:
-            raise SpecError(f"cannot read the spec in study.json of {r['study']!r}: {err}") from err
+    for study, raw in stored_specs(con).items():
         block = raw.get("analysis") if isinstance(raw, dict) else None
-        found[r["study"]] = parse_analysis(block, f"analysis (study.json of {r['study']!r})")
+        found[study] = parse_analysis(block, f"analysis (study.json of {study!r})")
     return found
 
 
@@ -52,15 +63,11 @@ def curve_subsamples(con) -> dict[str, int]:
     """Studies whose epoch test figures are on a fixed subsample of the test images
     (``run.curve_test_images`` > 0 in the spec in study.json: trainables.curves), with N."""
     found = {}
-    for r in rows(con, "SELECT study, spec_yaml FROM studies ORDER BY study"):
-        try:
-            raw = yaml.safe_load(r["spec_yaml"]) if r["spec_yaml"] else None
-        except yaml.YAMLError:
-            continue  # study_options names the unreadable spec
+    for study, raw in stored_specs(con).items():
         run = raw.get("run") if isinstance(raw, dict) else None
         images = run.get("curve_test_images") if isinstance(run, dict) else None
         if isinstance(images, int) and images > 0:
-            found[r["study"]] = images
+            found[study] = images
     return found
 
 

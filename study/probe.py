@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from study.cell import Cell
 from study.errors import SpecError
 from study.spec_values import raise_all
 from trainables.assemble import Training, build_loss, build_model
-from trainables.datasets import DATASETS
+from trainables.datasets import image_shape
 from trainables.imageset import Shape
 from trainables.models import Output
 from trainables.optimizers import build_optimizer
@@ -104,14 +103,6 @@ def probe_problems(cells: Iterable[Cell], root: str | None) -> list[str]:
                 note(functools.partial(_named, cell, shape, functools.partial(
                     run_loss_and_score, cell, models[key])))
     return found
-
-
-def image_shape(cell: Cell, root: str | None) -> Shape | None:
-    """[C, H, W] of the cell's images, from its dataset's record (None: unknown here)."""
-    if cell.dataset == "npz" and root is None:
-        return None
-    layout = DATASETS[cell.dataset].layout(Path(root or "."), cell.params("dataset"))
-    return None if layout is None else layout.shape
 
 
 def probe_optimizer(cell: Cell) -> None:

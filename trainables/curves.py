@@ -22,3 +22,9 @@ def curve_subset(n_test: int, images: int) -> np.ndarray | None:
     if images <= 0 or images >= n_test:
         return None
     return np.sort(np.random.default_rng(CURVE_SEED).permutation(n_test)[:images])
+
+
+def on_curve(values, picked: np.ndarray | None):
+    """The entries of ``values`` (test images or labels: a tensor or an array) that the
+    curve is computed on: all of them when ``picked`` is None."""
+    return values if picked is None else values[picked]

@@ -20,7 +20,7 @@ from trainables import embedded, mvtec, vision
 from trainables.cell import canonical_json
 from trainables.imageset import ImageSet, Layout
 
-__all__ = ["DATASETS", "DatasetInfo", "ImageSet", "Layout", "load_dataset"]
+__all__ = ["DATASETS", "DatasetInfo", "ImageSet", "Layout", "image_shape", "load_dataset"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +62,15 @@ DATASETS: dict[str, DatasetInfo] = {
     # only 'good' can be the normal class; 1.. are the defect types
     "mvtec": DatasetInfo(mvtec.load_mvtec, (0,), mvtec.layout, mvtec.problem),
 }
+
+
+def image_shape(cell, root: str | None) -> tuple[int, int, int] | None:
+    """[C, H, W] of the cell's images, from its dataset's record without reading the
+    images (None: unknown here, e.g. an npz file with no data root to look in)."""
+    if cell.dataset == "npz" and root is None:
+        return None
+    layout = DATASETS[cell.dataset].layout(Path(root or "."), cell.params("dataset"))
+    return None if layout is None else layout.shape
 
 
 def load_dataset(name: str, root: str | Path, params: dict) -> ImageSet:

@@ -13,6 +13,7 @@ every mean and sum (a copy leaves a batch maximum, which some losses read, as it
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -86,7 +87,13 @@ class StackData:
                 first = order[(count - 1) // batch_size * batch_size]
                 order = torch.cat([order, first.repeat(n - count)])
             rows.append(order)
+        return torch.stack(rows), self.mask
+
+    @functools.cached_property
+    def mask(self) -> torch.Tensor | None:
+        """1 for each cell's real images in its [n] order, 0 for the padding copies; None
+        when every class has the most images, n."""
+        n = max(self.counts)
         if all(count == n for count in self.counts):
-            return torch.stack(rows), None
-        mask = torch.tensor([[1.0] * count + [0.0] * (n - count) for count in self.counts])
-        return torch.stack(rows), mask
+            return None
+        return torch.tensor([[1.0] * count + [0.0] * (n - count) for count in self.counts])

@@ -12,11 +12,11 @@ stateless; the data does not depend on the seed; the score is the common yardsti
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from trainables.cell import Cell
-from trainables.datasets import DATASETS
+from trainables.datasets import image_shape
 
 STACKED_MODELS = ("cae", "mlp_ae")
 STACKED_LOSSES = ("mse", "mae", "l1", "msle", "lmse", "lamp")
@@ -53,6 +53,5 @@ def can_stack(cells: Sequence[Cell]) -> bool:
 def stack_pays_on_cpu(cell: Cell, data_root: str) -> bool:
     """Whether a CPU trains cells like this one faster stacked: images of at most
     CPU_STACK_MAX_PIXELS values (stacked when the shape cannot be known here)."""
-    layout = DATASETS[cell.dataset].layout(Path(data_root).expanduser(),
-                                           cell.params("dataset"))
-    return layout is None or math.prod(layout.shape) <= CPU_STACK_MAX_PIXELS
+    shape = image_shape(cell, os.path.expanduser(data_root))
+    return shape is None or math.prod(shape) <= CPU_STACK_MAX_PIXELS

@@ -19,7 +19,7 @@ from torch import nn
 
 from trainables.assemble import Training, build_task, build_training
 from trainables.cell import Cell
-from trainables.curves import curve_subset
+from trainables.curves import curve_subset, on_curve
 from trainables.metrics import METRICS, detection_metrics, test_figures
 from trainables.scores import SCORES
 from trainables.validation import val_figures
@@ -164,7 +164,8 @@ def train_cell(cell: Cell, data_root: str = "~/.cache/adstudy", device: str = "a
     dev = pick_device(device)
     task = build_task(cell, data_root)
     training = build_training(cell, task, dev)
-    curve = curve_subset(len(task.test_y), curve_images)
+    picked = curve_subset(len(task.test_y), curve_images)  # chosen once, used every epoch
+    curve = (on_curve(training.test_x, picked), on_curve(training.test_y, picked))
     train_seconds, last, epochs_run, error, status = 0.0, {}, 0, "", "complete"
     end_of_epoch(training, 0)  # a warm-up of 0 epochs sets the SVDD centre before training
     for epoch in range(1, cell.epochs + 1):
@@ -218,16 +219,13 @@ def end_of_epoch(training: Training, epoch: int) -> None:
         training.state.after_epoch(epoch, lambda: embed_train(training))
 
 
-def evaluate(training: Training, scored: bool = True, curve: np.ndarray | None = None
-             ) -> dict[str, float]:
-    """Per-epoch test (unless not ``scored``; on the test images at ``curve`` only, when
-    given: trainables.curves) and validation figures on the recon-MSE yardstick."""
-    figures = {}
-    if scored and curve is None:
-        figures = test_figures(test_mse(training), training.test_y)
-    elif scored:
-        index = torch.as_tensor(curve, device=training.test_x.device)
-        figures = test_figures(test_mse(training, training.test_x[index]), training.test_y[curve])
+def evaluate(training: Training, scored: bool = True,
+             curve: tuple[torch.Tensor, np.ndarray] | None = None) -> dict[str, float]:
+    """Per-epoch test (unless not ``scored``; on ``curve``'s test images and labels when
+    given: trainables.curves, else on every test image) and validation figures on the
+    recon-MSE yardstick."""
+    images, labels = curve or (training.test_x, training.test_y)
+    figures = test_figures(test_mse(training, images), labels) if scored else {}
     return figures | val_scores(training)
 
 

@@ -26,7 +26,7 @@ from torch.func import functional_call, vmap
 
 from trainables.assemble import build_loss, build_model
 from trainables.cell import Cell
-from trainables.curves import curve_subset
+from trainables.curves import curve_subset, on_curve
 from trainables.metrics import detection_metrics, test_figures
 from trainables.models import Output
 from trainables.optimizers import build_optimizer
@@ -204,8 +204,8 @@ def train_one_stack(cells: Sequence[Cell], tasks: dict, dev: torch.device, score
     started = time.perf_counter()
     data = StackData.build(cells, tasks, dev)
     curve = curve_subset(len(data.test_x), curve_images)
-    curve_x = data.test_x if curve is None else data.test_x[torch.as_tensor(curve, device=dev)]
-    curve_y = data.test_y if curve is None else [labels[curve] for labels in data.test_y]
+    curve_x = on_curve(data.test_x, curve)
+    curve_y = [on_curve(labels, curve) for labels in data.test_y]
     stack = Stack(cells, tuple(data.x.shape[1:]), dev)
     generators = [torch.Generator().manual_seed(c.seed) for c in cells]
     active = list(range(len(cells)))
