@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -81,6 +82,12 @@ class Node:
                 raise RuntimeError(f"ray start failed:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.5)
 
+    @property
+    def node_id(self) -> str:
+        """Ray's id of this node (the hex of a trials row's node_id), from its raylet's log."""
+        log = (self.temp_dir / "session_latest" / "logs" / "raylet.out").read_text()
+        return re.search(r"Setting node ID node_id=([0-9a-f]+)", log).group(1)
+
     def session_pids(self) -> dict[int, bytes]:
         """pid -> command line of every live process of this node: its session holds the
         GCS and raylet (in the group of `ray start`) and the workers (in groups of their own).
@@ -127,12 +134,14 @@ class Node:
 
 
 class LocalCluster:
-    """A head node (1 CPU) on 127.0.0.1 that worker nodes join. With ``dashboard``, the head
-    serves the dashboard and the Ray Jobs API at ``dashboard_url`` (needs ray[default]).
+    """A head node (``head_cpus`` CPUs) on 127.0.0.1 that worker nodes join. With
+    ``dashboard``, the head serves the dashboard and the Ray Jobs API at ``dashboard_url``
+    (needs ray[default]).
     ``env`` overrides the environment of every node and driver (None removes a variable,
     e.g. RAY_AUTH_TOKEN, so that the token comes from ~/.ray/auth_token)."""
 
-    def __init__(self, root: Path, dashboard: bool = False, env: dict | None = None):
+    def __init__(self, root: Path, dashboard: bool = False, env: dict | None = None,
+                 head_cpus: int = 1):
         self.root = root
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -155,7 +164,7 @@ class LocalCluster:
         self.nodes: list[Node] = []
         self.head = self._start(
             "head",
-            ["--head", f"--port={self.port}", "--num-cpus=1", "--num-gpus=0",
+            ["--head", f"--port={self.port}", f"--num-cpus={head_cpus}", "--num-gpus=0",
              "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
              f"--include-dashboard={str(dashboard).lower()}"],
         )

@@ -10,8 +10,9 @@ dashboard), `adstudy sql` and `adstudy report`, all against an S3 server on 127.
 head's own dashboard address, `ray down` stopping them. `pip install -e '.[cluster]'` is
 what `make setup` did for this environment (the dev extra includes it); the test checks
 its result. configs/quickstart.yaml is the quickstart at test scale (3 classes, 2 epochs),
-reading the digits as an npz file from the pushed data root, so that every node mirrors
-the data root before its trials (each node here has a mirror folder of its own).
+reading the digits as an npz file from the pushed data root, so that the node running the
+trials mirrors the data root first. The head takes no trials (it runs the job's driver), so
+the trials' node shows that the driver joined the cluster.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Walkthrough:
         self.root = Path(tempfile.mkdtemp(prefix="ads-", dir="/tmp"))  # short socket paths
         self.cluster: LocalCluster | None = None
         self.outputs: dict[str, str] = {}
+        self.worker_node_id = ""
 
     def local(self, word: str) -> str:
         """A word of the doc with MY-BUCKET, the dashboard and the config made local."""
@@ -120,8 +122,13 @@ class Walkthrough:
         elif verb == "export RAY_AUTH_MODE=token":
             self.env["RAY_AUTH_MODE"] = "token"
         elif verb == "ray up":  # a head with the Jobs API, and a worker with its own mirror
-            self.cluster = LocalCluster(self.root, dashboard=True, env=self.env)
-            self.cluster.add_worker(2, env={"ADSTUDY_DATA_CACHE": str(self.tmp / "w-mirror")})
+            # As on cluster.yaml, whose head runs the driver and GPU trials wait for workers,
+            # the head takes no trials: they all run on the worker, whatever the load (with a
+            # CPU on the head, a head's reused actor could take every trial while the
+            # worker's actors were still starting).
+            self.cluster = LocalCluster(self.root, dashboard=True, env=self.env, head_cpus=0)
+            mirror = {"ADSTUDY_DATA_CACHE": str(self.tmp / "w-mirror")}
+            self.worker_node_id = self.cluster.add_worker(2, env=mirror).node_id
         elif verb == "ray dashboard":
             assert self.cluster is not None  # the head serves it on 127.0.0.1 already
         elif verb == "ray down":
@@ -137,7 +144,7 @@ class Walkthrough:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def test_the_walkthrough_runs_a_study_by_ray_jobs_on_both_nodes_into_s3(tmp_path):
+def test_the_walkthrough_runs_a_study_by_ray_jobs_on_the_cluster_into_s3(tmp_path):
     with s3_server() as s3:
         walk = Walkthrough(tmp_path, s3)
         digits_npz(walk.home / "adstudy-data")  # what `push ~/adstudy-data` uploads
@@ -153,12 +160,13 @@ def test_the_walkthrough_runs_a_study_by_ray_jobs_on_both_nodes_into_s3(tmp_path
         parquet = [k for k in s3.keys("adstudy/quickstart/trials/") if k.endswith(".parquet")]
         assert len(trials) == 6 == len(parquet)  # on S3, read back through DuckDB
         assert {t["status"] for t in trials} <= {"complete", "diverged"}
-        nodes = {t["node_id"] for t in trials}
-        assert len(nodes) == 2  # the job's driver joined the cluster (RAY_ADDRESS)
-        assert all(node in walk.outputs["adstudy sql"] for node in nodes)
-        # Each node mirrored the data root into its own folder before its trials.
-        mirrors = [walk.home / ".cache" / "adstudy" / "mirror", tmp_path / "w-mirror"]
-        for mirror in mirrors:
-            copy = mirror / "s3" / s3.bucket / "adstudy-data" / "digits.npz"
-            assert copy.read_bytes() == (walk.home / "adstudy-data" / "digits.npz").read_bytes()
+        # The job's driver ran on the head and joined the cluster (RAY_ADDRESS): its trials
+        # ran on the worker node, not on a Ray of its own.
+        assert {t["node_id"] for t in trials} == {walk.worker_node_id}
+        assert walk.worker_node_id in walk.outputs["adstudy sql"]
+        # The worker mirrored the data root into its own folder before its trials; the
+        # driver never reads the data, so the head's default mirror folder stays empty.
+        copy = tmp_path / "w-mirror" / "s3" / s3.bucket / "adstudy-data" / "digits.npz"
+        assert copy.read_bytes() == (walk.home / "adstudy-data" / "digits.npz").read_bytes()
+        assert not (walk.home / ".cache" / "adstudy" / "mirror").exists()
         assert (tmp_path / "report" / "quickstart" / "report.md").is_file()
