@@ -19,6 +19,7 @@ import torch
 
 from trainables.assemble import Training
 from trainables.models import MODELS
+from trainables.optimizers import build_optimizer
 from trainables.train import EVAL_BATCH, train_epoch
 
 # (model, image shape, model params, latent dim): the shapes the presets train.
@@ -51,7 +52,8 @@ def train_rate(name: str, shape: tuple, params: dict, latent: int, batch: int,
     model = MODELS[name](shape, latent, **params).to(device)
     trial = Training(model=model,
                      loss_fn=lambda out, t: ((out.recon - t) ** 2).flatten(1).mean(1),
-                     optimizer=torch.optim.Adam(model.parameters(), 1e-3), schedule=None,
+                     optimizer=build_optimizer("adam", model.parameters(), 1e-3, {})[0],
+                     schedule=None,
                      train_x=torch.rand(batch * 2, *shape, device=device), test_x=torch.zeros(1),
                      test_y=np.zeros(1), generator=torch.Generator(),
                      batch_norm=any("BatchNorm" in type(m).__name__ for m in model.modules()))

@@ -2,7 +2,7 @@
 
 study.checks tries every field against the registries and probes each model, loss and
 optimizer on its data's shape: that needs torch, whose import alone takes 2-3 s on 2 CPU
-cores (and torch.optim loads torch._dynamo, 1 s more). Its answer depends only on the
+cores. Its answer depends only on the
 cells' fields, the npz files' shapes and the code, so a passing set of cells is
 remembered (an empty file named by a hash of all three, under ``$ADSTUDY_CACHE`` or
 ``$XDG_CACHE_HOME/adstudy`` or ``~/.cache/adstudy``, in ``checked/``): the next

@@ -112,7 +112,7 @@ BAD_INPUT = {
         "study: t\nfixed:\n  model: {name: lamp_ae, kernel_size: 4}\n",
         ["model 'lamp_ae(kernel_size=4)'", "kernel_size 4 must be odd"]),
     "optimizer value": ("study: t\nfixed:\n  optimizer: {name: sgd, momentum: -1}\n",
-                        ["optimizer 'sgd(momentum=-1)'", "Invalid momentum value: -1"]),
+                        ["optimizer 'sgd(momentum=-1)'", "momentum must be >= 0, got -1"]),
     "contamination 0.5": ("study: t\nfixed: {protocol: contaminated, contamination: 0.5}\n",
                           ["contamination: 0.5 is not allowed; it must be in [0, 0.5)"]),
     "contamination 0": ("study: t\nfixed: {protocol: contaminated, contamination: 0}\n",

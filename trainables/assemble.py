@@ -21,7 +21,7 @@ from trainables.cell import Cell
 from trainables.datasets import load_dataset
 from trainables.losses import LOSSES, loss_keywords
 from trainables.models import MODELS
-from trainables.optimizers import build_optimizer
+from trainables.optimizers import GroupOptimizer, build_optimizer
 from trainables.preprocess import VALUE_RANGE, preprocess
 from trainables.protocols import PROTOCOLS, Task
 from trainables.svdd import LOSS_STATES, SvddState
@@ -33,7 +33,7 @@ class Training:
 
     model: nn.Module
     loss_fn: Callable[..., torch.Tensor]
-    optimizer: torch.optim.Optimizer
+    optimizer: GroupOptimizer
     schedule: Any
     train_x: torch.Tensor
     test_x: torch.Tensor

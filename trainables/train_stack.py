@@ -1,8 +1,8 @@
 """Many cells in one model: K cells that share data and model train at once.
 
-Each parameter is one stacked leaf tensor [K, ...] per learning rate (one torch.optim
-optimizer with a param group per lr updates every row as K sequential runs would: the
-updates are elementwise); every step runs one vmapped forward/backward
+Each parameter is one stacked leaf tensor [K, ...] per learning rate (one optimizer of
+trainables.optimizers, with a param group per lr, updates every row as K sequential runs
+would: the updates are elementwise); every step runs one vmapped forward/backward
 (torch.func.functional_call + vmap), so the Python and kernel-launch overhead of a step,
 and of the optimizer, is paid once for K cells, not K times. Each cell keeps
 its own seed: its own initial weights and its own batch order, and its own loss (the rows
