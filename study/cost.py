@@ -1,14 +1,20 @@
 """Expected cost of a study: training samples and hours on one GPU and on 2 CPU cores.
 
 An estimate, not a promise. For every cell: epochs x (training images / training
-samples/s at the cell's batch size + test images / evaluation samples/s), since the
-trainer evaluates the test set after every epoch, plus a fixed start-up per cell. The
+samples/s at the cell's batch size + curve images / evaluation samples/s), since the
+trainer scores the test set (or run.curve_test_images of it) after every epoch, plus
+one score of every test image when the curves are subsampled, plus a fixed start-up per
+trial. The
 samples/s are measured (``python -m study.cost_measure``) on the real training loop for
 the shapes the presets train (RATES); an unmeasured shape takes the same model's nearest
 measured shape (else the nearest shape measured), slower by its pixel count when larger.
-Trials are counted one after another on the CPU (as one 2-thread process). With the
+On the CPU, trials run side by side, one per core (as a local Ray on 2 cores runs trials
+of resources.cpu 1), each at the measured rate: the rates were measured with 2 torch
+threads, and for these small convolutions a trial with one thread runs about as fast
+(bench/RESULTS.md, issue 21: ~1.35 s a lmse_mnist_smoke cell either way). With the
 spec's run and resources (``describe`` passes them), two measured speed-ups are counted:
-cells that train as one vmapped stack (study.packing) run an epoch like one cell at batch
+cells that train as one vmapped stack (study.packing; on a CPU only images of at most
+trainables.stacking.CPU_STACK_MAX_PIXELS values) run an epoch like one cell at batch
 K x batch_size times STACK_EFFICIENCY (never slower than alone), and trials sharing one
 GPU (resources.gpu < 1) run at once, PACKING times faster than one after another.
 """
@@ -26,7 +32,7 @@ from study.packing import auto_pack_size, pack_cells
 from trainables.datasets import DATASETS
 from trainables.imageset import Layout
 from trainables.protocols import PROTOCOLS
-from trainables.stacking import stack_key
+from trainables.stacking import CPU_STACK_MAX_PIXELS, stack_key
 
 # Training samples/s by batch size and evaluation samples/s, per (model, C, H, W).
 # "gpu": one NVIDIA H100 80GB HBM3, torch 2.11 (cu130); "cpu": 2 cores of that machine's
@@ -65,14 +71,16 @@ STACK_EFFICIENCY = {"gpu": 0.2, "cpu": 1.0}
 # Cells/hour of n trials sharing one GPU over one trial at a time (bench.cells_per_hour,
 # LMSE-sized cells on an H100); more than 8 is counted as 8.
 PACKING = {1: 1.0, 2: 1.84, 4: 3.8, 8: 6.34}
-# Fixed costs, fitted to studies run here (quickstart: 160 cells in 68 s on 2 cores).
+CPU_CORES = 2  # the "2 CPU cores" the cpu figure is for
+# Fixed costs, fitted to studies run here.
 CELL_START_S = 0.25  # per trial: Ray scheduling, data (cached per worker), model build
 EPOCH_S = 0.0005  # per epoch: the test AUROC, the epoch record
-# Start-up, paid once a study: a local Ray comes up, then each trial slot's process
-# starts and imports torch (trial processes are reused; the slots start side by side).
-# Fitted on the quickstart, 2 idle CPU cores: 68 s in all against ~56 s of training above.
-RAY_START_S = 8.0
-TRIAL_PROCESS_S = 6.0
+# Start-up, paid once a study: a local Ray comes up (~4-5.5 s), then each trial slot's
+# process starts and imports torch (trial processes are reused; the slots start side by
+# side). Fitted on 2 idle CPU cores, 2026-11-28: the quickstart (estimated 21 s) ran in
+# 22-26 s, lmse_mnist_smoke (estimated 63 s) in 55-60 s.
+RAY_START_S = 5.0
+TRIAL_PROCESS_S = 5.0
 # The sizes of data files the presets name, for a machine that does not hold them (a
 # driver whose data lives on the cluster): shared/data/mnist5k.npz, 500 MNIST images a
 # digit, split 4:1.
@@ -85,7 +93,9 @@ class Cost:
     cells: int
     train_samples: float
     seconds: dict[str, float]
-    stacked: int = 0  # cells counted as trained in vmapped stacks
+    stacked: int = 0  # cells counted as trained in vmapped stacks (on a GPU)
+    stacked_on_cpu: int = 0  # ... and on a CPU (small images only)
+    trials_per_cpu: int = 1  # trials side by side on the CPU_CORES
     trials_per_gpu: int = 1
     startup_s: float = RAY_START_S + TRIAL_PROCESS_S
     unknown: list[str] = dataclasses.field(default_factory=list)  # files of unknown size
@@ -94,10 +104,11 @@ class Cost:
         """Human lines for `adstudy describe`."""
         out = [f"  estimated cost (an estimate from measured samples/s, study/cost.py): "
                f"{self.train_samples:,.0f} training samples in {self.cells} cells"]
-        how = {"gpu": f"{self.trials_per_gpu} trials at a time" if self.trials_per_gpu > 1
-               else "trials one after another", "cpu": "trials one after another"}
-        stacks = f", {self.stacked} cells in vmapped stacks" if self.stacked else ""
+        how = {device: f"{n} trials at a time" if n > 1 else "trials one after another"
+               for device, n in (("gpu", self.trials_per_gpu), ("cpu", self.trials_per_cpu))}
+        stacked = {"gpu": self.stacked, "cpu": self.stacked_on_cpu}
         for device, seconds in self.seconds.items():
+            stacks = f", {stacked[device]} cells in vmapped stacks" if stacked[device] else ""
             out.append(f"    {DEVICES[device]:16s} ~{human(seconds + self.startup_s)} "
                        f"(~{human(self.startup_s)} of it start-up), {how[device]}{stacks}")
         if self.unknown:
@@ -166,19 +177,22 @@ def train_rate(train: dict[int, float], batch_size: int) -> float:
 
 
 def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
-             cells_per_trial: int = 1, gpu_share: float = 0.0) -> Cost:
+             cells_per_trial: int = 1, gpu_share: float = 0.0,
+             curve_images: int = 0, cpus_per_trial: float = 1.0) -> Cost:
     """The expected cost of running ``cells`` (see the module doc).
 
     Args:
         cells_per_trial: as run.cells_per_trial (0: auto); 1 counts every cell alone.
         gpu_share: resources.gpu; 1 / gpu_share trials share the GPU at once.
+        curve_images: as run.curve_test_images (0: every test image every epoch).
+        cpus_per_trial: resources.cpu; CPU_CORES / cpus_per_trial trials run at once.
     """
     cells = list(cells)
     packed = max(1, int(1 / gpu_share)) if 0 < gpu_share < 1 else 1
     size = cells_per_trial or auto_pack_size(len(cells), packed)
     packs = pack_cells(cells, size) if size > 1 else [[c] for c in cells]
     seconds = {device: 0.0 for device in RATES}
-    samples, stacked = 0.0, 0
+    samples, stacked, stacked_on_cpu = 0.0, 0, 0
     unknown: list[str] = []
     for pack in packs:
         first = pack[0]
@@ -189,20 +203,29 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
             continue
         n_train, n_test, shape = size
         together = len(pack) if len(pack) > 1 and stack_key(first) is not None else 1
+        small = math.prod(shape) <= CPU_STACK_MAX_PIXELS  # stacks on a CPU too
         stacked += together if together > 1 else 0
+        stacked_on_cpu += together if together > 1 and small else 0
+        curve = min(curve_images, n_test) if curve_images else n_test
+        final = n_test if curve_images else 0  # the final score of every test image
         for cell in pack:
             samples += cell.epochs * n_train
         for device in RATES:
             train, evaluate, scale = rates(device, first.model, shape)
             seconds[device] += CELL_START_S
+            stacks = together > 1 and (device == "gpu" or small)
             for cell in pack:
                 rate = train_rate(train, cell.batch_size)
-                if together > 1:  # per cell: the stack's samples/s shared by its K cells
+                if stacks:  # per cell: the stack's samples/s shared by its K cells
                     batch = together * cell.batch_size
                     rate = max(rate, STACK_EFFICIENCY[device] * train_rate(train, batch))
-                per_epoch = n_train / (rate * scale) + n_test / (evaluate * scale)
-                seconds[device] += cell.epochs * (per_epoch + EPOCH_S)
+                per_epoch = n_train / (rate * scale) + curve / (evaluate * scale)
+                seconds[device] += (cell.epochs * (per_epoch + EPOCH_S)
+                                    + final / (evaluate * scale))
     seconds["gpu"] /= PACKING[max(k for k in PACKING if k <= packed)]
+    on_cpu = max(1, min(len(packs), int(CPU_CORES // max(cpus_per_trial, 1.0))))
+    seconds["cpu"] /= on_cpu
     return Cost(cells=len(cells), train_samples=samples, seconds=seconds, stacked=stacked,
+                stacked_on_cpu=stacked_on_cpu, trials_per_cpu=on_cpu,
                 trials_per_gpu=packed, startup_s=RAY_START_S + TRIAL_PROCESS_S if cells else 0,
                 unknown=unknown)

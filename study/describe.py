@@ -46,7 +46,8 @@ def describe(spec: StudySpec, results: str, out: TextIO) -> None:
     out.write(f"  {curve_line(spec)}\n")
     out.write(f"  stored in {store.path}: {plan.describe()}\n")
     per_trial = 1 if spec.search == "optuna" else spec.run.cells_per_trial  # tuned: 1 a trial
-    cost = estimate(to_run, spec.run.data_root, per_trial, spec.resources.gpu)
+    cost = estimate(to_run, spec.run.data_root, per_trial, spec.resources.gpu,
+                    spec.run.curve_test_images, spec.resources.cpu)
     lines = cost.lines()
     lines[0] = lines[0].replace(f"in {cost.cells} cells", f"in the {cost.cells} cells to run")
     out.write("\n".join(lines) + "\n")

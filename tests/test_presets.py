@@ -18,7 +18,7 @@ from conftest import MNIST5K
 
 from study.cell import Cell
 from study.cli import main
-from study.cost import PACKING, RATES, data_size, estimate, train_rate
+from study.cost import PACKING, RATES, data_size, estimate, rates, train_rate
 from study.errors import SpecError
 from study.grid import expand
 from study.spec import load_spec, parse_spec
@@ -158,18 +158,40 @@ def test_cost_counts_vmapped_stacks_and_trials_sharing_a_gpu():
     stacked = estimate(seeds, cells_per_trial=8)
     assert (alone.stacked, stacked.stacked) == (0, 16)
     # batch 4: 8 cells stacked run like batch 32, far faster per cell on both devices
-    small = estimate(seeds[:8], cells_per_trial=8).seconds
-    assert small["cpu"] < estimate(seeds[:8]).seconds["cpu"] / 3
+    # (one trial at a time on the CPU, cpus_per_trial=2, to compare like with like)
+    small = estimate(seeds[:8], cells_per_trial=8, cpus_per_trial=2).seconds
+    assert small["cpu"] < estimate(seeds[:8], cpus_per_trial=2).seconds["cpu"] / 3
     assert small["gpu"] < estimate(seeds[:8]).seconds["gpu"]
     # batch 512 is past the measured sizes: a stack is never counted slower than alone
-    big = estimate(seeds[8:], cells_per_trial=8).seconds
-    assert big["cpu"] <= estimate(seeds[8:]).seconds["cpu"]
+    big = estimate(seeds[8:], cells_per_trial=8, cpus_per_trial=2).seconds
+    assert big["cpu"] <= estimate(seeds[8:], cpus_per_trial=2).seconds["cpu"]
     loose = [Cell(study="s", dataset="digits", model="mlp_vae", seed=k) for k in range(8)]
     assert estimate(loose, cells_per_trial=8).stacked == 0  # VAEs sample: never stacked
     shared = estimate(seeds, gpu_share=0.25)  # four trials at a time on the one GPU
     assert shared.seconds["gpu"] == pytest.approx(alone.seconds["gpu"] / PACKING[4])
     assert shared.seconds["cpu"] == alone.seconds["cpu"] and shared.trials_per_gpu == 4
     assert "4 trials at a time" in shared.lines()[1]
+
+
+def test_cost_on_two_cores_curve_subsamples_and_large_images_on_a_cpu():
+    digits = [Cell(study="s", dataset="digits", seed=k, epochs=5) for k in range(8)]
+    side_by_side, alone = estimate(digits), estimate(digits, cpus_per_trial=2)
+    assert (side_by_side.trials_per_cpu, alone.trials_per_cpu) == (2, 1)
+    assert side_by_side.seconds["cpu"] == pytest.approx(alone.seconds["cpu"] / 2)
+    assert side_by_side.seconds["gpu"] == alone.seconds["gpu"]
+    assert "2 trials at a time" in side_by_side.lines()[2]
+    assert estimate(digits[:1]).trials_per_cpu == 1  # one trial: nothing beside it
+    # curves on 200 of digits' 599 test images every epoch, and every image once at the end
+    full, curves = estimate(digits), estimate(digits, curve_images=200)
+    _, evaluate, _ = rates("cpu", "cae", (1, 8, 8))
+    expected = 8 * (5 * (599 - 200) - 599) / evaluate / 2
+    assert full.seconds["cpu"] - curves.seconds["cpu"] == pytest.approx(expected)
+    # MNIST-size images stack on a GPU but not on a CPU (CPU_STACK_MAX_PIXELS)
+    mnist = [dataclasses.replace(c, dataset="mnist") for c in digits]
+    packed = estimate(mnist, cells_per_trial=8)
+    assert (packed.stacked, packed.stacked_on_cpu) == (8, 0)
+    assert estimate(digits, cells_per_trial=8).stacked_on_cpu == 8
+    assert "vmapped" in packed.lines()[1] and "vmapped" not in packed.lines()[2]
 
 
 def test_save_weights_is_a_run_option_and_must_be_a_boolean():
