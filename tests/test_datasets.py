@@ -90,6 +90,21 @@ def test_the_layout_is_what_the_loader_gives(name, data_root):
         assert layout.classes == len(DATASETS[name].classes)
 
 
+def test_an_npz_with_a_test_file_has_that_files_images_as_its_test_set(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", x=rng.random((40, 8, 8), dtype=np.float32),
+             y=np.repeat([0, 1], 20))
+    np.savez_compressed(tmp_path / "test.npz", x=rng.random((15, 8, 8), dtype=np.float32),
+                        y=np.repeat([0, 1, 2], 5))  # a class only the test file holds
+    params = {"path": "train.npz", "test_path": "test.npz"}
+    layout = DATASETS["npz"].layout(tmp_path, params)
+    images = load_dataset("npz", tmp_path, params)
+    assert (layout.train, layout.test, layout.classes) == (40, 15, 3)
+    assert (len(images.x_train), len(images.x_test), len(images.classes)) == (40, 15, 3)
+    assert layout.shape == images.x_train.shape[1:] == (1, 8, 8)
+    assert DATASETS["npz"].layout(tmp_path, {**params, "test_path": "absent.npz"}) is None
+
+
 def test_an_npz_file_not_here_has_no_layout_and_is_not_probed(tmp_path):
     assert DATASETS["npz"].layout(tmp_path, {"path": "absent.npz"}) is None
     missing = Cell(study="p", dataset="npz", dataset_params='{"path": "absent.npz"}')

@@ -137,22 +137,37 @@ NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
                (2, 0): np.lib.format.read_array_header_2_0}
 
 
-def npz_layout(root: Path, params: dict) -> Layout | None:
-    """The file's layout from the header of ``x`` (no pixels read) and its labels; None
-    when the file is not on this machine or not a readable npz (its trial reports it)."""
+def npz_header(file: Path) -> tuple[tuple[int, ...], np.ndarray] | None:
+    """(shape of ``x`` from its header, no pixels read; the labels ``y``) of an npz file;
+    None when it is not on this machine or not a readable npz."""
     try:
-        with zipfile.ZipFile(data_path(root, params.get("path", ""))) as archive:
+        with zipfile.ZipFile(file) as archive:
             with archive.open("x.npy") as member:
                 read = NPY_HEADERS.get(np.lib.format.read_magic(member))
                 if read is None:
                     return None
                 shape = read(member)[0]
             with archive.open("y.npy") as member:
-                classes = len(np.unique(np.lib.format.read_array(member)))
+                labels = np.lib.format.read_array(member)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
-    if len(shape) not in (3, 4):
+    return (tuple(shape), labels) if len(shape) in (3, 4) else None
+
+
+def npz_layout(root: Path, params: dict) -> Layout | None:
+    """The files' layout (load_npz's split: ``test_path``'s images as the test set, else
+    a ``test_fraction`` of ``path``'s) from their headers and labels; None when a file is
+    not on this machine or not a readable npz (its trial reports it)."""
+    train = npz_header(data_path(root, params.get("path", "")))
+    if train is None:
         return None
-    n, test_fraction = shape[0], float(params.get("test_fraction", 0.2))
-    return Layout(round(n * (1 - test_fraction)), round(n * test_fraction), classes,
-                  nchw_shape(shape))
+    (n, *_), labels = train
+    if params.get("test_path"):
+        test = npz_header(data_path(root, params["test_path"]))
+        if test is None:
+            return None
+        classes = len(np.unique(np.concatenate([labels, test[1]])))
+        return Layout(n, test[0][0], classes, nchw_shape(train[0]))
+    test_fraction = float(params.get("test_fraction", 0.2))
+    return Layout(round(n * (1 - test_fraction)), round(n * test_fraction),
+                  len(np.unique(labels)), nchw_shape(train[0]))
