@@ -193,7 +193,7 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
             f"node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs, {cluster['slots']} "
             "trials at a time")
 
-    log = None
+    log, ran = None, False
     try:
         say(out, spec.study, f"joining the Ray cluster at {address} ..." if address
             else "starting a local Ray ...")
@@ -204,6 +204,7 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
                 as log:
             launched = run(spec, plan, Recorder(store, progress), cluster_address(address),
                            on_start, options.verbose)
+        ran = True
     except Exception:
         checked.result()  # bad input is said first, before a cluster that failed to start
         raise
@@ -215,6 +216,8 @@ def run_plan(spec: StudySpec, plan: Plan, store: ResultsStore, progress: Progres
         raise Interrupted(spec.study) from None
     finally:
         checked.close()
+        if not ran:
+            leave_log(out, spec.study, log)
     finish(spec.study, plan, progress, launched, out, log)
 
 
@@ -223,6 +226,16 @@ def ray_log(out: TextIO, study: str):
 
     terminal = out if isinstance(out, Terminal) else Terminal(out)
     return ray_output_to_log(terminal, study)
+
+
+def leave_log(out: TextIO, study: str, log: str | None) -> None:
+    """After a run that did not end (refused, interrupted, failed): Ray's output file kept
+    and named when Ray said something in it, else removed."""
+    with contextlib.suppress(OSError):
+        if log and os.path.getsize(log):
+            say(out, study, f"Ray's own output: {log}")
+        elif log:
+            os.remove(log)
 
 
 def finish(study: str, plan: Plan, progress: Progress, launched: int, out: TextIO,

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,26 @@ def test_a_refused_spec_is_said_by_field_and_leaves_no_ray_and_no_folder(tmp_pat
     assert times(out["events"], "Ray up")  # Ray was started during the checks ...
     assert not out["ray_up_after"]  # ... and shut down again
     assert not (tmp_path / "results").exists()  # no results root, no study.json
+
+
+@pytest.mark.ray
+def test_a_refusal_by_the_cli_leaves_no_empty_ray_log_behind(tmp_path):
+    """The CLI moves Ray's output into a temp-dir log while Ray runs; a spec the checks
+    refuse after Ray's start leaves no such file (Ray said nothing worth keeping)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    name = f"refused{os.getpid()}"  # a name no other test's log can have
+    config = tmp_path / "study.yaml"
+    config.write_text((REFUSED % data).replace("study: refused", f"study: {name}"))
+    env = {**os.environ, "ADSTUDY_CACHE": str(tmp_path / "cache")}  # checked in a child
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "study.cli", "submit", str(config), "--results",
+         str(tmp_path / "results")], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 2 and "path 'absent.npz' not found" in done.stderr
+    assert "starting a local Ray" in done.stdout  # refused after Ray's start began
+    assert not list(Path(tempfile.gettempdir()).glob(f"adstudy-{name}-*.log"))
 
 
 def test_a_dry_run_checks_in_the_driver_and_starts_no_ray(tmp_path):
