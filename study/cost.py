@@ -176,6 +176,29 @@ def train_rate(train: dict[int, float], batch_size: int) -> float:
     return train[lo] + share * (train[hi] - train[lo])
 
 
+def pack_seconds(pack: list[Cell], size: tuple[int, int, tuple[int, int, int]],
+                 device: str, curve_images: int) -> float:
+    """Seconds of one trial's pack on ``device``: its start, then each cell's epochs
+    (training, and scoring the curve images) and its final score of every test image.
+    A pack of stackable cells trains as one stack (on a CPU only small images)."""
+    n_train, n_test, shape = size
+    first = pack[0]
+    train, evaluate, scale = rates(device, first.model, shape)
+    stacks = (len(pack) > 1 and stack_key(first) is not None
+              and (device == "gpu" or math.prod(shape) <= CPU_STACK_MAX_PIXELS))
+    curve = min(curve_images, n_test) if curve_images else n_test
+    final = n_test if curve_images else 0  # scored once more, every test image
+    seconds = CELL_START_S
+    for cell in pack:
+        rate = train_rate(train, cell.batch_size)
+        if stacks:  # per cell: the stack's samples/s shared by its K cells
+            rate = max(rate, STACK_EFFICIENCY[device]
+                       * train_rate(train, len(pack) * cell.batch_size))
+        per_epoch = n_train / (rate * scale) + curve / (evaluate * scale)
+        seconds += cell.epochs * (per_epoch + EPOCH_S) + final / (evaluate * scale)
+    return seconds
+
+
 def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
              cells_per_trial: int = 1, gpu_share: float = 0.0,
              curve_images: int = 0, cpus_per_trial: float = 1.0) -> Cost:
@@ -195,33 +218,17 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
     samples, stacked, stacked_on_cpu = 0.0, 0, 0
     unknown: list[str] = []
     for pack in packs:
-        first = pack[0]
-        size = data_size(first, data_root)
-        if size is None:
-            if first.label("dataset") not in unknown:
-                unknown.append(first.label("dataset"))
+        sizes = data_size(pack[0], data_root)
+        if sizes is None:
+            if pack[0].label("dataset") not in unknown:
+                unknown.append(pack[0].label("dataset"))
             continue
-        n_train, n_test, shape = size
-        together = len(pack) if len(pack) > 1 and stack_key(first) is not None else 1
-        small = math.prod(shape) <= CPU_STACK_MAX_PIXELS  # stacks on a CPU too
-        stacked += together if together > 1 else 0
-        stacked_on_cpu += together if together > 1 and small else 0
-        curve = min(curve_images, n_test) if curve_images else n_test
-        final = n_test if curve_images else 0  # the final score of every test image
-        for cell in pack:
-            samples += cell.epochs * n_train
+        if len(pack) > 1 and stack_key(pack[0]) is not None:
+            stacked += len(pack)
+            stacked_on_cpu += len(pack) if math.prod(sizes[2]) <= CPU_STACK_MAX_PIXELS else 0
+        samples += sum(cell.epochs * sizes[0] for cell in pack)
         for device in RATES:
-            train, evaluate, scale = rates(device, first.model, shape)
-            seconds[device] += CELL_START_S
-            stacks = together > 1 and (device == "gpu" or small)
-            for cell in pack:
-                rate = train_rate(train, cell.batch_size)
-                if stacks:  # per cell: the stack's samples/s shared by its K cells
-                    batch = together * cell.batch_size
-                    rate = max(rate, STACK_EFFICIENCY[device] * train_rate(train, batch))
-                per_epoch = n_train / (rate * scale) + curve / (evaluate * scale)
-                seconds[device] += (cell.epochs * (per_epoch + EPOCH_S)
-                                    + final / (evaluate * scale))
+            seconds[device] += pack_seconds(pack, sizes, device, curve_images)
     seconds["gpu"] /= PACKING[max(k for k in PACKING if k <= packed)]
     on_cpu = max(1, min(len(packs), int(CPU_CORES // max(cpus_per_trial, 1.0))))
     seconds["cpu"] /= on_cpu
