@@ -259,7 +259,10 @@ def most_at_once(rows: list[dict]) -> int:
 @pytest.mark.parametrize("worker", [(2, 0)], indirect=True)
 def test_a_study_submitted_to_a_two_node_cluster_runs_on_both(cluster, worker, tmp_path):
     results = tmp_path / "results"
-    config = study_yaml(tmp_path, "spread", "  epochs: 2\nresources: {cpu: 1}\n")
+    # Cells of ~2 s each: Tune hands the next trial to the first actor that is free, even
+    # one already waiting for another node's actor to start, so cells of a few hundredths
+    # of a second (2 epochs) all went to whichever node's actor started first (seen once).
+    config = study_yaml(tmp_path, "spread", "  epochs: 150\nresources: {cpu: 1}\n")
     out = cluster.submit(config, f"file://{results}")  # an object-store style URI
     assert "6 cells in the study, 0 stored, 6 to run" in out
     rows = trial_rows(results, "spread")
