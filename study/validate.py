@@ -2,12 +2,12 @@
 
 study.checks tries every field against the registries and probes each model, loss and
 optimizer on its data's shape: that needs torch, whose import alone takes 2-3 s on 2 CPU
-cores. Its answer depends only on the
-cells' fields, the npz files' shapes and the code, so a passing set of cells is
-remembered (an empty file named by a hash of all three, under ``$ADSTUDY_CACHE`` or
-``$XDG_CACHE_HOME/adstudy`` or ``~/.cache/adstudy``, in ``checked/``): the next
-``describe`` or ``submit`` of the same cells skips torch. A problem is never remembered,
-and any change to trainables/, the checks or the library versions gives another hash.
+cores. Its answer depends only on the cells' fields, the npz files' shapes and the code,
+so a passing set of cells is remembered (an empty file named by a hash of all three,
+under ``$ADSTUDY_CACHE`` or ``$XDG_CACHE_HOME/adstudy`` or ``~/.cache/adstudy``, in
+``checked/``): the next ``describe`` or ``submit`` of the same cells skips torch. A
+problem is never remembered, and any change to trainables/, the checks or the library
+versions gives another hash.
 The data files are looked for every time (study.datafiles; no torch either).
 """
 
