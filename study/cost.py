@@ -4,17 +4,17 @@ An estimate, not a promise. For every cell: epochs x (training images / training
 samples/s at the cell's batch size + curve images / evaluation samples/s), since the
 trainer scores the test set (or run.curve_test_images of it) after every epoch, plus
 one score of every test image when the curves are subsampled, plus a fixed start-up per
-trial. The
-samples/s are measured (``python -m study.cost_measure``) on the real training loop for
-the shapes the presets train (RATES); an unmeasured shape takes the same model's nearest
-measured shape (else the nearest shape measured), slower by its pixel count when larger.
+trial. The samples/s are measured (``python -m study.cost_measure``) on the real
+training loop for the shapes the presets train (RATES); an unmeasured shape takes the
+same model's nearest measured shape (else the nearest shape measured), slower by its
+pixel count when larger.
 On the CPU, trials run side by side, one per core (as a local Ray on 2 cores runs trials
 of resources.cpu 1), each at the measured rate: the rates were measured with 2 torch
 threads, and for these small convolutions a trial with one thread runs about as fast
 (bench/RESULTS.md, issue 21: ~1.35 s a lmse_mnist_smoke cell either way). With the
 spec's run and resources (``describe`` passes them), two measured speed-ups are counted:
-cells that train as one vmapped stack (study.packing; on a CPU only images of at most
-trainables.stacking.CPU_STACK_MAX_PIXELS values) run an epoch like one cell at batch
+cells that train as one vmapped stack (study.packing; on a CPU only small images:
+trainables.stacking.small_enough_for_cpu) run an epoch like one cell at batch
 K x batch_size times STACK_EFFICIENCY (never slower than alone), and trials sharing one
 GPU (resources.gpu < 1) run at once, PACKING times faster than one after another.
 """
@@ -32,7 +32,7 @@ from study.packing import auto_pack_size, pack_cells
 from trainables.datasets import DATASETS
 from trainables.imageset import Layout
 from trainables.protocols import PROTOCOLS
-from trainables.stacking import CPU_STACK_MAX_PIXELS, stack_key
+from trainables.stacking import small_enough_for_cpu, stack_key
 
 # Training samples/s by batch size and evaluation samples/s, per (model, C, H, W).
 # "gpu": one NVIDIA H100 80GB HBM3, torch 2.11 (cu130); "cpu": 2 cores of that machine's
@@ -176,6 +176,13 @@ def train_rate(train: dict[int, float], batch_size: int) -> float:
     return train[lo] + share * (train[hi] - train[lo])
 
 
+def stacks_on(device: str, pack: list[Cell], shape: tuple[int, int, int]) -> bool:
+    """Whether the pack trains as one vmapped stack on ``device`` (on a CPU only small
+    images, as trainables.run decides)."""
+    return (len(pack) > 1 and stack_key(pack[0]) is not None
+            and (device == "gpu" or small_enough_for_cpu(shape)))
+
+
 def pack_seconds(pack: list[Cell], size: tuple[int, int, tuple[int, int, int]],
                  device: str, curve_images: int) -> float:
     """Seconds of one trial's pack on ``device``: its start, then each cell's epochs
@@ -184,8 +191,7 @@ def pack_seconds(pack: list[Cell], size: tuple[int, int, tuple[int, int, int]],
     n_train, n_test, shape = size
     first = pack[0]
     train, evaluate, scale = rates(device, first.model, shape)
-    stacks = (len(pack) > 1 and stack_key(first) is not None
-              and (device == "gpu" or math.prod(shape) <= CPU_STACK_MAX_PIXELS))
+    stacks = stacks_on(device, pack, shape)
     curve = min(curve_images, n_test) if curve_images else n_test
     final = n_test if curve_images else 0  # scored once more, every test image
     seconds = CELL_START_S
@@ -223,9 +229,8 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
             if pack[0].label("dataset") not in unknown:
                 unknown.append(pack[0].label("dataset"))
             continue
-        if len(pack) > 1 and stack_key(pack[0]) is not None:
-            stacked += len(pack)
-            stacked_on_cpu += len(pack) if math.prod(sizes[2]) <= CPU_STACK_MAX_PIXELS else 0
+        stacked += len(pack) if stacks_on("gpu", pack, sizes[2]) else 0
+        stacked_on_cpu += len(pack) if stacks_on("cpu", pack, sizes[2]) else 0
         samples += sum(cell.epochs * sizes[0] for cell in pack)
         for device in RATES:
             seconds[device] += pack_seconds(pack, sizes, device, curve_images)

@@ -50,8 +50,14 @@ def can_stack(cells: Sequence[Cell]) -> bool:
     return len(cells) > 1 and one_stack(cells)
 
 
+def small_enough_for_cpu(shape: Sequence[int]) -> bool:
+    """Whether images of this [C, H, W] shape train faster stacked on a CPU: at most
+    CPU_STACK_MAX_PIXELS values (study.cost counts stacks by the same rule)."""
+    return math.prod(shape) <= CPU_STACK_MAX_PIXELS
+
+
 def stack_pays_on_cpu(cell: Cell, data_root: str) -> bool:
-    """Whether a CPU trains cells like this one faster stacked: images of at most
-    CPU_STACK_MAX_PIXELS values (stacked when the shape cannot be known here)."""
+    """Whether a CPU trains cells like this one faster stacked (small_enough_for_cpu;
+    stacked when the shape cannot be known here)."""
     shape = image_shape(cell, os.path.expanduser(data_root))
-    return shape is None or math.prod(shape) <= CPU_STACK_MAX_PIXELS
+    return shape is None or small_enough_for_cpu(shape)

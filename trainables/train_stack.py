@@ -211,8 +211,9 @@ def train_one_stack(cells: Sequence[Cell], tasks: dict, dev: torch.device, score
     active = list(range(len(cells)))
     last: list[dict[str, float]] = [{} for _ in cells]
     train_seconds = 0.0
-    errors, checks = None, None  # the last epoch's (always scored): the final reuses
-    # them when the curve is on every test image
+    # the last epoch's (always scored) errors and checks: the final record reuses them,
+    # the errors only when the curve is on every test image
+    errors, checks = None, None
     for epoch in range(1, cells[0].epochs + 1):
         tick = time.perf_counter()
         # every cell draws its order (a diverged one too: its rows still train, unread)
