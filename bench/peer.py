@@ -9,9 +9,18 @@ imports, Ray start, the study, Ray's shutdown) into a fresh folder, in interleav
 median peer wall time over the median adstudy wall time. For adstudy it also prints when
 its first line came (seconds from the start of the command).
 
+Each round also times the **floor**: a Ray Tune program with no study in it (Ray started
+as adstudy starts it, one trial per trial slot, each importing torch and reporting, reused
+actors): the Python start, imports, Ray's start, Tune's set-up, the trial processes' torch
+import and Ray's shutdown that a tool running torch trials on Ray Tune pays here. It
+bounds the ratio such a tool can reach here (peer / floor: no time at all for the
+study's cells), and gives the ratio of the time past it ((peer - floor) / (adstudy -
+floor)).
+
     python -m bench.peer [--pairs 2] [--studies quickstart lmse_mnist_smoke] [--cpus 2]
                          [--classes N] [--epochs N]   # reduced: first N classes / epochs
     python -m bench.peer --peer CONFIG --out DIR [--cpus 2]   # the peer alone
+    python -m bench.peer --floor --out DIR [--cpus 2]          # the floor alone
 
 The real-MNIST study reads mnist5k.npz from $ADSTUDY_DATA (default ../shared/data); it is
 skipped, with the reason, when the file is absent.
@@ -135,6 +144,43 @@ def run_peer(config: str, out: str, cpus: int | None) -> None:
     ray.shutdown()
 
 
+# --- the floor: a Ray Tune program with no study in it ------------------------------------
+
+def floor_trainable(config: dict[str, Any]) -> None:
+    """What every trial of a torch study pays before its first cell: torch's import."""
+    import torch  # noqa: F401
+    from ray import tune
+
+    tune.report({"slot": config["slot"]})
+
+
+def floor_rows(slots: int, storage: str) -> list[dict[str, Any]]:
+    """One trial per slot on the running Ray, reused actors; the trials' reports."""
+    from ray import tune
+
+    tuner = tune.Tuner(
+        tune.with_resources(floor_trainable, {"cpu": 1}),
+        param_space={"slot": tune.grid_search(list(range(slots)))},
+        tune_config=tune.TuneConfig(reuse_actors=True),
+        run_config=tune.RunConfig(name="floor", storage_path=os.path.abspath(storage)),
+    )
+    return [dict(result.metrics) for result in tuner.fit()]
+
+
+def run_floor(out: str, cpus: int) -> None:
+    """The floor's main: Ray started as adstudy starts it (the leanest start known here),
+    ``cpus`` trials that import torch, Ray stopped."""
+    import ray
+
+    from study.runner import init_ray
+
+    init_ray(None, num_cpus=cpus)
+    rows = floor_rows(cpus, out)
+    if sorted(r["slot"] for r in rows) != list(range(cpus)):
+        raise RuntimeError(f"the floor's trials reported {rows}")
+    ray.shutdown()
+
+
 # --- the race ---------------------------------------------------------------------------
 
 def reduced(config: Path, classes: int | None, epochs: int | None, folder: str) -> Path:
@@ -184,12 +230,17 @@ def adstudy_cells(results: str, study: str) -> list[dict[str, Any]]:
 
 def one_pair(config: Path, study: str, cpus: int, peer_first: bool, env: dict[str, str]
              ) -> dict[str, Any]:
-    """Both sides once, in the given order, each into a fresh folder."""
+    """Both sides and the floor once, in the given order (the floor last), each into a
+    fresh folder."""
     adstudy = str(Path(sys.executable).parent / "adstudy")
     out: dict[str, Any] = {}
-    for side in (("peer", "adstudy") if peer_first else ("adstudy", "peer")):
+    for side in (("peer", "adstudy") if peer_first else ("adstudy", "peer")) + ("floor",):
         with tempfile.TemporaryDirectory(prefix=f"peer-{side}-") as folder:
-            if side == "peer":
+            if side == "floor":
+                cmd = [sys.executable, "-m", "bench.peer", "--floor", "--out", folder,
+                       "--cpus", str(cpus)]
+                out["floor"], _, _ = timed(cmd, env)
+            elif side == "peer":
                 cmd = [sys.executable, "-m", "bench.peer", "--peer", str(config),
                        "--out", folder, "--cpus", str(cpus)]
                 out["peer"], _, _ = timed(cmd, env)
@@ -212,23 +263,37 @@ def race(name: str, config: Path, pairs: int, cpus: int) -> float | None:
     env = os.environ | {"ADSTUDY_DATA": str(DATA), "PYTHONPATH": str(ROOT)}
     study = yaml.safe_load(config.read_text())["study"]
     print(f"## {name} ({config.name}), {cpus} CPUs, load before: {os.getloadavg()[0]:.2f}")
-    print("| pair | order | peer s | adstudy s | adstudy first line s | peer/adstudy |")
-    print("|---|---|---|---|---|---|")
-    peers, ours = [], []
+    print("| pair | order | peer s | adstudy s | adstudy first line s | floor s "
+          "| peer/adstudy |")
+    print("|---|---|---|---|---|---|---|")
+    peers, ours, floors = [], [], []
     for i in range(pairs):
         r = one_pair(config, study, cpus, peer_first=i % 2 == 0, env=env)
         check_same_cells(r["peer_cells"], r["adstudy_cells"])
         peers.append(r["peer"])
         ours.append(r["adstudy"])
-        order = "peer, adstudy" if i % 2 == 0 else "adstudy, peer"
+        floors.append(r["floor"])
+        order = "peer, adstudy, floor" if i % 2 == 0 else "adstudy, peer, floor"
         print(f"| {i + 1} | {order} | {r['peer']:.1f} | {r['adstudy']:.1f} | "
-              f"{r['first_line']:.1f} | {r['peer'] / r['adstudy']:.2f}x |", flush=True)
-    ratio = statistics.median(peers) / statistics.median(ours)
-    print(f"{name}: {len(r['peer_cells'])} cells; median peer {statistics.median(peers):.1f} s, "
-          f"adstudy {statistics.median(ours):.1f} s: adstudy is **{ratio:.2f}x** the peer's "
-          f"speed; mean AUROC peer {mean_auroc(r['peer_cells']):.3f}, adstudy "
-          f"{mean_auroc(r['adstudy_cells']):.3f}; load after: {os.getloadavg()[0]:.2f}")
+              f"{r['first_line']:.1f} | {r['floor']:.1f} | {r['peer'] / r['adstudy']:.2f}x |",
+              flush=True)
+    peer, ours_s, floor = (statistics.median(x) for x in (peers, ours, floors))
+    ratio = peer / ours_s
+    print(f"{name}: {len(r['peer_cells'])} cells; median peer {peer:.1f} s, adstudy "
+          f"{ours_s:.1f} s: adstudy is **{ratio:.2f}x** the peer's speed; mean AUROC peer "
+          f"{mean_auroc(r['peer_cells']):.3f}, adstudy {mean_auroc(r['adstudy_cells']):.3f}; "
+          f"load after: {os.getloadavg()[0]:.2f}")
+    print(f"{name}: {floor_line(peer, ours_s, floor)}")
     return ratio
+
+
+def floor_line(peer: float, ours: float, floor: float) -> str:
+    """What the floor (median seconds) says of the ratio: its bound, and the ratio of the
+    seconds past it."""
+    past = f"{(peer - floor) / (ours - floor):.2f}x" if ours > floor else "n/a (at the floor)"
+    return (f"floor {floor:.1f} s: a Ray Tune tool reaches at most {peer / floor:.2f}x here "
+            f"(3x needs {peer / 3:.1f} s); past the floor adstudy is {past} the peer's speed "
+            f"({peer - floor:.1f} s against {ours - floor:.1f} s)")
 
 
 def cell_key(row: dict[str, Any]) -> tuple:
@@ -255,10 +320,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--classes", type=int, help="reduced: the first N normal classes")
     parser.add_argument("--epochs", type=int, help="reduced: N epochs")
     parser.add_argument("--peer", metavar="CONFIG", help="run the peer alone on CONFIG")
-    parser.add_argument("--out", help="the peer's output folder (with --peer)")
+    parser.add_argument("--floor", action="store_true",
+                        help="run the floor alone (a Ray Tune program with no study)")
+    parser.add_argument("--out", help="the output folder (with --peer or --floor)")
     args = parser.parse_args(argv)
     if args.peer:
         run_peer(args.peer, args.out, args.cpus)
+        return
+    if args.floor:
+        run_floor(args.out, args.cpus)
         return
     print(f"# adstudy vs a Ray Tune script with reuse_actors=True ({args.pairs} pairs)")
     with tempfile.TemporaryDirectory() as folder:

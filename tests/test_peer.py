@@ -7,7 +7,7 @@ import statistics
 import pytest
 import yaml
 
-from bench.peer import cell_key, check_same_cells, peer_rows
+from bench.peer import cell_key, check_same_cells, floor_line, floor_rows, peer_rows
 from study.spec import parse_spec
 from study.store import ResultsStore
 from study.submit import submit
@@ -47,3 +47,16 @@ def test_the_grids_must_match():
     row = {"loss": "mse", "normal_class": 0, "lr": 0.003, "latent_dim": 8, "seed": 0}
     with pytest.raises(RuntimeError, match="not the same grid"):
         check_same_cells([row], [row | {"seed": 1}])
+
+
+def test_the_floor_runs_one_torch_trial_per_slot(ray_local, tmp_path):
+    rows = floor_rows(2, str(tmp_path / "floor"))
+    assert sorted(r["slot"] for r in rows) == [0, 1]
+
+
+def test_the_floor_bounds_the_ratio_and_gives_the_ratio_past_it():
+    line = floor_line(peer=40.0, ours=26.0, floor=14.0)
+    # at most 40 / 14 = 2.86x; 3x needs 40 / 3 = 13.3 s; past the floor 26 s against 12 s
+    assert "at most 2.86x" in line and "3x needs 13.3 s" in line
+    assert "2.17x the peer's speed (26.0 s against 12.0 s)" in line
+    assert "n/a (at the floor)" in floor_line(peer=40.0, ours=14.0, floor=14.0)
