@@ -43,7 +43,7 @@ class Sizes:
     stacks: tuple[int, ...] = (16, 64)  # cells a stack (stacked and pack rows)
     batch: int = 128  # the stacked step's batch
     samples: int = 4096  # images a cell in a timed stacked epoch
-    procs: int = 4  # trials sharing the GPU in the pack rows (gpu: 0.25)
+    procs: tuple[int, ...] = (4,)  # trials sharing the GPU in the pack rows (4: gpu 0.25)
     epochs: int = 2  # epochs of an LMSE-sized cell in the pack rows
     tiles: int = 14  # pack data: 14 tiles of the 5,000-image subset = MNIST's 70,000
     baseline_cells: int = 2
@@ -53,11 +53,12 @@ class Sizes:
     peak_size: int = 8192
     grid_spec: str = "configs/lmse_mnist_full.yaml"
     grid_scale: float = 1.0  # of MNIST's size (bench/mnist_full.py)
+    tiny: bool = False  # toy sizes: the report says so, the targets are not judged
 
 
-TINY = Sizes(stacks=(2,), batch=16, samples=64, procs=2, epochs=1, tiles=1, baseline_cells=1,
-             bf16_spec="configs/quickstart.yaml", bf16_classes=(0,), bf16_epochs=1,
-             peak_size=256, grid_scale=0.01)
+TINY = Sizes(tiny=True, stacks=(2,), batch=16, samples=64, procs=(2,), epochs=1, tiles=1,
+             baseline_cells=1, bf16_spec="configs/quickstart.yaml", bf16_classes=(0,),
+             bf16_epochs=1, peak_size=256, grid_scale=0.01)
 # Seconds a section may start with (the grid takes what is left).
 NEEDS = {"peak": 10, "stacked": 20, "bf16": 30, "pack": 60, "grid": 60}
 
@@ -163,8 +164,9 @@ def pack(report: Report, sizes: Sizes, device: torch.device, scratch: Path) -> N
     for k in sizes.stacks:
         rows.append([f"ours, stacked K={k}, 1 trial",
                      *cph.stacked_cells_per_hour(k, str(root), dev, e)])
-        rows.append([f"ours, {sizes.procs} trials a GPU × stacked K={k}",
-                     *cph.processes_cells_per_hour(sizes.procs, str(root), dev, e, k, True)])
+        for procs in sizes.procs:
+            rows.append([f"ours, {procs} trials a GPU × stacked K={k}",
+                         *cph.processes_cells_per_hour(procs, str(root), dev, e, k, True)])
     train, test = 6000 * sizes.tiles // 14, 10000 * sizes.tiles // 14
     per_cell = e * (train + test / 3) * report.figures["flops_sample"]  # eval: fwd only
     share = [rate * per_cell / 3600 / report.figures["fp32_peak"] for _, rate, _ in rows]
@@ -254,7 +256,7 @@ def run(out: Path, device: torch.device, sizes: Sizes, only: list[str], budget_s
     report = Report(out / "gpu_suite.md")
     report.write(f"# GPU suite on {machine(device)}, torch {torch.__version__}, "
                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit "
-                 f"{commit()}{' (tiny sizes)' if sizes == TINY else ''}", "")
+                 f"{commit()}{' (tiny sizes)' if sizes.tiny else ''}", "")
     with tempfile.TemporaryDirectory(prefix="adstudy-gpu-suite-") as scratch:
         for name in [n for n in SECTIONS if n in only or n == "peak"]:
             left = deadline - time.monotonic()
@@ -269,7 +271,7 @@ def run(out: Path, device: torch.device, sizes: Sizes, only: list[str], budget_s
                 SECTIONS[name](*args, **({"budget_s": left - 30} if name == "grid" else {}))
             except Exception:  # a failed section is a result too: the others still run
                 report.write("failed:", "```", traceback.format_exc(limit=4), "```", "")
-    targets(report, device, sizes == TINY)
+    targets(report, device, sizes.tiny)
     return report
 
 
@@ -294,11 +296,15 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="toy sizes (a CPU test)")
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
                         help="sections to run (peak always runs: the others need it)")
+    parser.add_argument("--procs", nargs="+", type=int,
+                        help="trials sharing the GPU in the pack rows (default: 4)")
     args = parser.parse_args()
     if not MNIST5K.exists():
         raise SystemExit(f"error: {MNIST5K} not found: set ADSTUDY_MNIST5K (docs/gpu.md)")
-    run(args.out, torch.device(args.device), TINY if args.tiny else Sizes(), args.only,
-        args.budget_s)
+    sizes = TINY if args.tiny else Sizes()
+    if args.procs:
+        sizes = dataclasses.replace(sizes, procs=tuple(args.procs))
+    run(args.out, torch.device(args.device), sizes, args.only, args.budget_s)
 
 
 if __name__ == "__main__":
