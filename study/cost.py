@@ -16,7 +16,8 @@ spec's run and resources (``describe`` passes them), two measured speed-ups are 
 cells that train as one vmapped stack (study.packing; on a CPU only small images:
 trainables.stacking.small_enough_for_cpu) run an epoch like one cell at batch
 K x batch_size times STACK_EFFICIENCY (never slower than alone), and trials sharing one
-GPU (resources.gpu < 1) run at once, PACKING times faster than one after another.
+GPU (resources.gpu < 1) run at once, PACKING times faster than one after another
+(PACKING_STACKED for trials of stacked cells).
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ STACK_EFFICIENCY = {"gpu": 0.2, "cpu": 1.0}
 # Cells/hour of n trials sharing one GPU over one trial at a time (bench.cells_per_hour,
 # LMSE-sized cells on an H100); more than 8 is counted as 8.
 PACKING = {1: 1.0, 2: 1.84, 4: 3.8, 8: 6.34}
+# The same for trials that each train a vmapped stack: a stack already keeps the GPU
+# busier, so sharing it gains less (bench/gpu_suite.py's pack rows on an H200,
+# 2026-11-28: 4 trials 2.38x / 2.05x and 8 trials 2.97x / 2.28x one stacked trial at
+# K=16 / K=64; their means here). 2 trials were not measured: counted as 1. With these,
+# lmse_mnist_full (240 cells, stacks of 8, 8 trials a GPU) is estimated at 6.2 min; it ran
+# in 6.6 (Ray's start included); with PACKING it was estimated at 2.7 min.
+PACKING_STACKED = {1: 1.0, 4: 2.2, 8: 2.6}
 CPU_CORES = 2  # the "2 CPU cores" the cpu figure is for
 # Fixed costs, fitted to studies run here.
 CELL_START_S = 0.25  # per trial: Ray scheduling, data (cached per worker), model build
@@ -205,6 +213,12 @@ def pack_seconds(pack: list[Cell], size: tuple[int, int, tuple[int, int, int]],
     return seconds
 
 
+def shared_gpu(factors: dict[int, float], trials: int) -> float:
+    """How much faster ``trials`` trials sharing a GPU run than one at a time: the factor
+    of the largest measured count not above ``trials``."""
+    return factors[max(k for k in factors if k <= trials)]
+
+
 def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
              cells_per_trial: int = 1, gpu_share: float = 0.0,
              curve_images: int = 0, cpus_per_trial: float = 1.0) -> Cost:
@@ -221,6 +235,7 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
     size = cells_per_trial or auto_pack_size(len(cells), packed)
     packs = pack_cells(cells, size) if size > 1 else [[c] for c in cells]
     seconds = {device: 0.0 for device in RATES}
+    gpu_stacked_s = 0.0  # the GPU seconds of stacked packs, shared at PACKING_STACKED
     samples, stacked, stacked_on_cpu = 0.0, 0, 0
     unknown: list[str] = []
     for pack in packs:
@@ -229,12 +244,19 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
             if pack[0].label("dataset") not in unknown:
                 unknown.append(pack[0].label("dataset"))
             continue
-        stacked += len(pack) if stacks_on("gpu", pack, sizes[2]) else 0
+        on_gpu = stacks_on("gpu", pack, sizes[2])
+        stacked += len(pack) if on_gpu else 0
         stacked_on_cpu += len(pack) if stacks_on("cpu", pack, sizes[2]) else 0
         samples += sum(cell.epochs * sizes[0] for cell in pack)
         for device in RATES:
-            seconds[device] += pack_seconds(pack, sizes, device, curve_images)
-    seconds["gpu"] /= PACKING[max(k for k in PACKING if k <= packed)]
+            pack_s = pack_seconds(pack, sizes, device, curve_images)
+            if device == "gpu" and on_gpu:
+                gpu_stacked_s += pack_s
+            else:
+                seconds[device] += pack_s
+    packed = max(1, min(packed, len(packs)))  # no more trials at once than there are
+    seconds["gpu"] = (seconds["gpu"] / shared_gpu(PACKING, packed)
+                      + gpu_stacked_s / shared_gpu(PACKING_STACKED, packed))
     on_cpu = max(1, min(len(packs), int(CPU_CORES // max(cpus_per_trial, 1.0))))
     seconds["cpu"] /= on_cpu
     return Cost(cells=len(cells), train_samples=samples, seconds=seconds, stacked=stacked,

@@ -18,7 +18,7 @@ from conftest import MNIST5K
 
 from study.cell import Cell
 from study.cli import main
-from study.cost import PACKING, RATES, data_size, estimate, rates, train_rate
+from study.cost import PACKING, PACKING_STACKED, RATES, data_size, estimate, rates, train_rate
 from study.errors import SpecError
 from study.grid import expand
 from study.spec import load_spec, parse_spec
@@ -171,6 +171,21 @@ def test_cost_counts_vmapped_stacks_and_trials_sharing_a_gpu():
     assert shared.seconds["gpu"] == pytest.approx(alone.seconds["gpu"] / PACKING[4])
     assert shared.seconds["cpu"] == alone.seconds["cpu"] and shared.trials_per_gpu == 4
     assert "4 trials at a time" in shared.lines()[1]
+    # trials of stacked cells gain less from sharing the GPU (measured: a stack already
+    # keeps it busier); 2 trials a GPU were not measured for stacks: no gain counted
+    stacks = [Cell(study="s", dataset="digits", batch_size=4, seed=k, epochs=5)
+              for k in range(64)]  # 8 stacks of 8
+    one_by_one = estimate(stacks, cells_per_trial=8).seconds["gpu"]
+    for share, trials in ((0.125, 8), (0.25, 4)):
+        shared_stacks = estimate(stacks, cells_per_trial=8, gpu_share=share)
+        assert shared_stacks.seconds["gpu"] == pytest.approx(
+            one_by_one / PACKING_STACKED[trials])
+        assert PACKING_STACKED[trials] < PACKING[trials]
+    assert estimate(stacks, cells_per_trial=8, gpu_share=0.5).seconds["gpu"] == one_by_one
+    # never more trials at once than the study has: one pack runs alone
+    lone = estimate(stacks[:8], cells_per_trial=8, gpu_share=0.125)
+    assert lone.trials_per_gpu == 1
+    assert lone.seconds["gpu"] == estimate(stacks[:8], cells_per_trial=8).seconds["gpu"]
 
 
 def test_cost_on_two_cores_curve_subsamples_and_large_images_on_a_cpu():
