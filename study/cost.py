@@ -244,13 +244,13 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
             if pack[0].label("dataset") not in unknown:
                 unknown.append(pack[0].label("dataset"))
             continue
-        on_gpu = stacks_on("gpu", pack, sizes[2])
-        stacked += len(pack) if on_gpu else 0
+        gpu_stack = stacks_on("gpu", pack, sizes[2])
+        stacked += len(pack) if gpu_stack else 0
         stacked_on_cpu += len(pack) if stacks_on("cpu", pack, sizes[2]) else 0
         samples += sum(cell.epochs * sizes[0] for cell in pack)
         for device in RATES:
             pack_s = pack_seconds(pack, sizes, device, curve_images)
-            if device == "gpu" and on_gpu:
+            if device == "gpu" and gpu_stack:
                 gpu_stacked_s += pack_s
             else:
                 seconds[device] += pack_s
