@@ -52,6 +52,34 @@ def test_the_stepper_equals_the_plain_stacked_epoch_and_asks_no_graph_on_a_cpu()
 
 
 @pytest.mark.slow
+def test_the_stepper_honours_the_padding_mask_of_a_mixed_class_stack():
+    """Cells of different classes in one stack (trainables.stack_data): a shorter class's
+    last batch is padded with copies that count for nothing."""
+    x = images()
+    generator = torch.Generator().manual_seed(0)
+    orders = torch.stack([torch.randperm(len(x), generator=generator) for _ in range(4)])
+    mask = torch.ones(4, len(x))
+    # two cells' classes are shorter: their last batch (8 positions) ends in padding, as
+    # stack_data pads (classes with fewer batches stack apart: a last batch keeps a real image)
+    mask[1, -5:] = 0
+    mask[3, -7:] = 0
+    orders[1, -5:] = orders[1, 0]
+    orders[3, -7:] = orders[3, 0]
+    plain, mine = make_stack(), make_stack()
+    stepper = StackStepper(mine, x, 16)
+    for _ in range(2):
+        a = train_stack_epoch(plain, x, [0, 1, 2, 3], orders, 16, mask)
+        b = stepper.epoch([0, 1, 2, 3], orders, mask)
+        for key in ("train_loss", "train_mse", "grad_norm"):
+            np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), rtol=1e-6, err_msg=key)
+    unmasked = make_stack()
+    c = StackStepper(unmasked, x, 16).epoch([0, 1, 2, 3], orders)
+    assert not np.allclose(c["train_loss"].numpy(), a["train_loss"].numpy())  # mask matters
+    for p, q in zip(plain.params().values(), mine.params().values(), strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
 def test_bf16_autocast_changes_the_arithmetic_but_stays_close():
     x = images()
     plain, mine = make_stack(), make_stack()
@@ -71,6 +99,25 @@ def test_graph_replay_equals_eager_steps_on_a_gpu():
                     strict=True):
         for key in ("train_loss", "train_mse", "grad_norm"):
             np.testing.assert_allclose(b[key], a[key], rtol=1e-4, err_msg=key)
+    assert stepper.graph is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_graph_replay_of_a_masked_stack_equals_eager_steps_on_a_gpu():
+    x = images(200, "cuda")
+    generator = torch.Generator().manual_seed(0)
+    mask = torch.ones(4, 200)
+    mask[2, -3:] = 0  # a shorter class: its last batch (8 positions) ends in padding
+    eager, graphed = make_stack("cuda"), make_stack("cuda")
+    stepper = StackStepper(graphed, x, 16, graphs=True)
+    for _ in range(3):
+        orders = torch.stack([torch.randperm(200, generator=generator) for _ in range(4)])
+        orders = orders.cuda()
+        a = train_stack_epoch(eager, x, [0, 1, 2, 3], orders, 16, mask)
+        b = stepper.epoch([0, 1, 2, 3], orders, mask)
+        for key in ("train_loss", "train_mse", "grad_norm"):
+            np.testing.assert_allclose(b[key].cpu().numpy(), a[key].cpu().numpy(), rtol=1e-4,
+                                       err_msg=key)
     assert stepper.graph is not None
 
 
