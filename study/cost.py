@@ -234,8 +234,8 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
     packed = max(1, int(1 / gpu_share)) if 0 < gpu_share < 1 else 1
     size = cells_per_trial or auto_pack_size(len(cells), packed)
     packs = pack_cells(cells, size) if size > 1 else [[c] for c in cells]
-    seconds = {device: 0.0 for device in RATES}
-    gpu_stacked_s = 0.0  # the GPU seconds of stacked packs, shared at PACKING_STACKED
+    # the GPU seconds of stacked packs apart: they share the GPU at PACKING_STACKED
+    seconds = {device: 0.0 for device in RATES} | {"gpu stacked": 0.0}
     samples, stacked, stacked_on_cpu = 0.0, 0, 0
     unknown: list[str] = []
     for pack in packs:
@@ -249,14 +249,11 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
         stacked_on_cpu += len(pack) if stacks_on("cpu", pack, sizes[2]) else 0
         samples += sum(cell.epochs * sizes[0] for cell in pack)
         for device in RATES:
-            pack_s = pack_seconds(pack, sizes, device, curve_images)
-            if device == "gpu" and gpu_stack:
-                gpu_stacked_s += pack_s
-            else:
-                seconds[device] += pack_s
+            key = "gpu stacked" if device == "gpu" and gpu_stack else device
+            seconds[key] += pack_seconds(pack, sizes, device, curve_images)
     packed = max(1, min(packed, len(packs)))  # no more trials at once than there are
     seconds["gpu"] = (seconds["gpu"] / shared_gpu(PACKING, packed)
-                      + gpu_stacked_s / shared_gpu(PACKING_STACKED, packed))
+                      + seconds.pop("gpu stacked") / shared_gpu(PACKING_STACKED, packed))
     on_cpu = max(1, min(len(packs), int(CPU_CORES // max(cpus_per_trial, 1.0))))
     seconds["cpu"] /= on_cpu
     return Cost(cells=len(cells), train_samples=samples, seconds=seconds, stacked=stacked,
