@@ -41,12 +41,15 @@ vary:
 fixed:
   dataset: digits
   latent_dim: 4
-  epochs: 2
+  epochs: {epochs}
   max_test: 100
 resources: {{cpu: 1, max_concurrent: 1}}
 run: {{cells_per_trial: 1}}
 """
 HANG_GUARD_S = 300
+# Epochs of a cell in a study whose driver is killed mid-study: ~0.6 s a cell (2 epochs:
+# ~0.03 s in a reused trial process, so the study could end before the kill).
+KILLED_EPOCHS = 60
 HELD = "is held by another driver: 'submit' pid"
 
 
@@ -72,18 +75,18 @@ def wait_all(drivers: list[subprocess.Popen]) -> list[int]:
             kill_group(d.pid)
 
 
-def each_cell_once(results: str, study: str, n: int) -> list[dict]:
+def each_cell_once(results: str, study: str, n: int, epochs: int = 2) -> list[dict]:
     con = connect(results, [study])
     trials = rows(con, "select cell_id, status from trials")
     assert len(trials) == len({t["cell_id"] for t in trials}) == n
-    epochs = rows(con, "select cell_id, count(*) n, count(distinct epoch) d from epochs "
-                       "group by cell_id")
-    assert len(epochs) == n and all(e["n"] == e["d"] == 2 for e in epochs)
+    found = rows(con, "select cell_id, count(*) n, count(distinct epoch) d from epochs "
+                      "group by cell_id")
+    assert len(found) == n and all(e["n"] == e["d"] == epochs for e in found)
     return trials
 
 
 def test_two_submits_at_once_on_a_local_folder_run_each_cell_once(tmp_path):
-    text = TINY.format(name="twice", seeds="[0, 1]")
+    text = TINY.format(name="twice", seeds="[0, 1]", epochs=2)
     config, results = tmp_path / "twice.yaml", tmp_path / "results"
     config.write_text(text)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
@@ -125,7 +128,7 @@ def test_a_study_round_trips_on_s3_submit_kill_resubmit_sql_report(ray_local, tm
     """On the loopback S3 server: two drivers at once (one refused), status while one
     runs, the driver SIGKILLed, a stored cell's scores deleted, a resubmit that reruns
     exactly the rest, then sql, check, compact and report over s3://."""
-    text = TINY.format(name="s3", seeds="[0, 1, 2]")
+    text = TINY.format(name="s3", seeds="[0, 1, 2]", epochs=KILLED_EPOCHS)
     config = tmp_path / "s3.yaml"
     config.write_text(text)
     cells = expand(parse_spec(text))
@@ -164,7 +167,7 @@ def test_a_study_round_trips_on_s3_submit_kill_resubmit_sql_report(ray_local, tm
         assert f"3 cells in the study, {len(stored) - 1} stored" in out.getvalue()
         assert f"results in {uri}/s3" in out.getvalue()
         assert progress.counts["complete"] == len(cells) - len(stored) + 1
-        each_cell_once(uri, "s3", len(cells))
+        each_cell_once(uri, "s3", len(cells), KILLED_EPOCHS)
         capsys.readouterr()
         assert main(["sql", "select count(*) n from scores", "--results", uri, "--format",
                      "json"]) == 0
@@ -189,7 +192,7 @@ def test_requests_a_local_ray_can_never_meet_are_refused_before_any_trial(
 ):
     if ray_local.cluster_resources().get("GPU", 0):
         pytest.skip("this machine's Ray has a GPU")
-    spec = parse_spec(TINY.format(name="big", seeds="[0]").replace(
+    spec = parse_spec(TINY.format(name="big", seeds="[0]", epochs=2).replace(
         "resources: {cpu: 1, max_concurrent: 1}\nrun: {cells_per_trial: 1}\n", extra))
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
         submit(spec, results=str(tmp_path), out=io.StringIO())

@@ -110,7 +110,8 @@ def gcs_address() -> str:
 
 def test_a_killed_tuning_study_resumes_without_exceeding_any_budget(ray_local, tmp_path):
     results, config = tmp_path / "results", tmp_path / "tk.yaml"
-    config.write_text(tuned_spec("tk", 4))
+    # cells of ~0.4 s: with 2-epoch cells (~0.03 s) the study could end before the kill
+    config.write_text(tuned_spec("tk", 4, epochs=40))
     trials_dir = results / "tk" / "trials"
     env = {**os.environ, "RAY_ADDRESS": gcs_address()}  # the driver joins this test's Ray
     log = tmp_path / "driver.log"
