@@ -192,14 +192,12 @@ def stacks_on(device: str, pack: list[Cell], shape: tuple[int, int, int]) -> boo
 
 
 def pack_seconds(pack: list[Cell], size: tuple[int, int, tuple[int, int, int]],
-                 device: str, curve_images: int) -> float:
+                 device: str, curve_images: int, stacks: bool) -> float:
     """Seconds of one trial's pack on ``device``: its start, then each cell's epochs
-    (training, and scoring the curve images) and its final score of every test image.
-    A pack of stackable cells trains as one stack (on a CPU only small images)."""
+    (training, and scoring the curve images) and its final score of every test image;
+    ``stacks``: the pack trains as one stack there (stacks_on)."""
     n_train, n_test, shape = size
-    first = pack[0]
-    train, evaluate, scale = rates(device, first.model, shape)
-    stacks = stacks_on(device, pack, shape)
+    train, evaluate, scale = rates(device, pack[0].model, shape)
     curve = min(curve_images, n_test) if curve_images else n_test
     final = n_test if curve_images else 0  # scored once more, every test image
     seconds = CELL_START_S
@@ -244,13 +242,13 @@ def estimate(cells: Iterable[Cell], data_root: str = "~/.cache/adstudy",
             if pack[0].label("dataset") not in unknown:
                 unknown.append(pack[0].label("dataset"))
             continue
-        gpu_stack = stacks_on("gpu", pack, sizes[2])
-        stacked += len(pack) if gpu_stack else 0
-        stacked_on_cpu += len(pack) if stacks_on("cpu", pack, sizes[2]) else 0
+        stacks = {device: stacks_on(device, pack, sizes[2]) for device in RATES}
+        stacked += len(pack) if stacks["gpu"] else 0
+        stacked_on_cpu += len(pack) if stacks["cpu"] else 0
         samples += sum(cell.epochs * sizes[0] for cell in pack)
         for device in RATES:
-            key = "gpu stacked" if device == "gpu" and gpu_stack else device
-            seconds[key] += pack_seconds(pack, sizes, device, curve_images)
+            key = "gpu stacked" if device == "gpu" and stacks["gpu"] else device
+            seconds[key] += pack_seconds(pack, sizes, device, curve_images, stacks[device])
     packed = max(1, min(packed, len(packs)))  # no more trials at once than there are
     seconds["gpu"] = (seconds["gpu"] / shared_gpu(PACKING, packed)
                       + seconds.pop("gpu stacked") / shared_gpu(PACKING_STACKED, packed))

@@ -31,7 +31,7 @@ import torch
 from torch.func import vmap
 
 from trainables.train import EVAL_BATCH
-from trainables.train_stack import Stack
+from trainables.train_stack import Stack, epoch_means, real_objective
 
 WARMUP_STEPS = 3  # eager steps before a capture (cuBLAS/cuDNN handles, optimizer state)
 
@@ -75,12 +75,7 @@ class StackStepper:
         stack = self.stack
         with autocast(self.x.device, self.bf16):
             per_sample, mse = stack.step_values(stack.params(), self.x[index])
-        per_sample, mse = per_sample.float(), mse.float()
-        if real is None:
-            objective = per_sample.mean(dim=1)
-        else:
-            objective = (per_sample * real).sum(dim=1) / real.sum(dim=1)
-            per_sample, mse = per_sample * real, mse * real
+        objective, per_sample, mse = real_objective(per_sample.float(), mse.float(), real)
         if zero_grad:
             stack.optimizer.zero_grad(set_to_none=True)
         objective.sum().backward()
@@ -144,9 +139,7 @@ class StackStepper:
             steps += 1
         if stack.schedule is not None:
             stack.schedule.step()
-        loss, mse, grad = (stack.by_cell(s, active) for s in self.sums)
-        count = n if weights is None else stack.by_cell(weights.sum(dim=1), active)
-        return {"train_loss": loss / count, "train_mse": mse / count, "grad_norm": grad / steps}
+        return epoch_means(stack, active, self.sums, n, weights, steps)
 
 
 @torch.no_grad()

@@ -142,13 +142,9 @@ def train_stack_epoch(
     steps = 0
     for start in range(0, n, batch_size):
         batch = x[orders[:, start : start + batch_size]]  # [K, b, C, H, W]
-        per_sample, mse = stack.step_values(stack.params(), batch)
-        if weights is None:
-            objective = per_sample.mean(dim=1)
-        else:  # the mean of each cell's real images only
-            real = weights[:, start : start + batch_size]
-            objective = (per_sample * real).sum(dim=1) / real.sum(dim=1)
-            per_sample, mse = per_sample * real, mse * real
+        real = None if weights is None else weights[:, start : start + batch_size]
+        objective, per_sample, mse = real_objective(
+            *stack.step_values(stack.params(), batch), real)
         stack.optimizer.zero_grad(set_to_none=True)
         objective.sum().backward()  # cells are independent: grads stay per cell
         grad_sum += stack.grad_norms()
@@ -158,6 +154,25 @@ def train_stack_epoch(
         steps += 1
     if stack.schedule is not None:
         stack.schedule.step()
+    return epoch_means(stack, active, (loss_sum, mse_sum, grad_sum), n, weights, steps)
+
+
+def real_objective(per_sample: torch.Tensor, mse: torch.Tensor, real: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each row's objective for a step ([K]: the mean of its per-sample values over its
+    real images, ``real`` [K, b] 1 for real, 0 for padding copies; None: all real) and
+    the per-sample values and MSEs with the padding's zeroed."""
+    if real is None:
+        return per_sample.mean(dim=1), per_sample, mse
+    return (per_sample * real).sum(dim=1) / real.sum(dim=1), per_sample * real, mse * real
+
+
+def epoch_means(stack: Stack, active: list[int], sums: Sequence[torch.Tensor], n: int,
+                weights: torch.Tensor | None, steps: int) -> dict[str, torch.Tensor]:
+    """The active cells' epoch figures from the rows' sums (loss, MSE, gradient norm):
+    loss and MSE per real image (``n`` a row when ``weights`` is None), the gradient norm
+    per step."""
+    loss_sum, mse_sum, grad_sum = sums
     count = n if weights is None else stack.by_cell(weights.sum(dim=1), active)
     return {"train_loss": stack.by_cell(loss_sum, active) / count,
             "train_mse": stack.by_cell(mse_sum, active) / count,
